@@ -1,0 +1,222 @@
+/**
+ * Persistence of downloads in the seed's tables (`ipfs_cids`, `ipfs_downloads`)
+ * through `@effect/sql`, with migrations. SQLite is the default engine.
+ */
+import { NodeContext } from "@effect/platform-node"
+import { Migrator, SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"
+import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
+import * as Crypto from "node:crypto"
+import { Download, type Status } from "./Download.js"
+
+/** Stores download records. Database failures are defects: no caller can act on them. */
+export class DownloadStore extends Context.Tag("ipfs-downloader/DownloadStore")<DownloadStore, {
+  /** Records a new download (and its CID, once per CID) in status `pending`. */
+  readonly create: (input: {
+    readonly cid: string
+    readonly downloadPath: string
+    readonly expectedHash: string | null
+  }) => Effect.Effect<Download>
+  /** The seed's `getDownload`. */
+  readonly getDownload: (id: string) => Effect.Effect<Option.Option<Download>>
+  /** The seed's `getDownloadsByStatus`; every download when no status is given, newest first. */
+  readonly getDownloadsByStatus: (status?: Status) => Effect.Effect<ReadonlyArray<Download>>
+  /** The newest download of a CID to a path. */
+  readonly findByCidAndPath: (cid: string, downloadPath: string) => Effect.Effect<Option.Option<Download>>
+  /** The seed's `updateDownloadResume`. */
+  readonly updateDownloadResume: (id: string, update: {
+    readonly currentSize: number
+    readonly attempts: number
+    readonly lastAttempt: number
+    readonly status: Status
+  }) => Effect.Effect<void>
+  /** The seed's `updateDownloadHash`. */
+  readonly updateDownloadHash: (id: string, hash: string) => Effect.Effect<void>
+  /** The seed's `markDownloadResuming`: status `resuming`, one more attempt. Returns the attempts now counted. */
+  readonly markDownloadResuming: (id: string) => Effect.Effect<number>
+  /** The seed's `markDownloadPaused`, unless the download has already ended (success or failed). */
+  readonly markDownloadPaused: (id: string, errorMessage: string) => Effect.Effect<void>
+  /** Starts an attempt: status, the size on disk, the total when known, the gateway asked. */
+  readonly markAttempt: (id: string, update: {
+    readonly status: "in_progress" | "resuming"
+    readonly currentSize: number
+    readonly totalBytes: number | null
+    readonly gatewayUrl: string
+  }) => Effect.Effect<void>
+  /**
+   * Records progress of a running download. Answers `false` when the row is no
+   * longer running, i.e. another process cancelled it.
+   */
+  readonly checkpoint: (id: string, bytes: number) => Effect.Effect<boolean>
+  /** Ends a download verified and published. */
+  readonly markSuccess: (id: string, result: { readonly hash: string; readonly bytes: number }) => Effect.Effect<void>
+  /** Ends a download that cannot complete. */
+  readonly markFailed: (id: string, errorMessage: string) => Effect.Effect<void>
+  /** Starts a fresh budget of automatic resumes, when a person resumes a download. */
+  readonly resetAttempts: (id: string) => Effect.Effect<void>
+  /** Counts a gateway's success or failure at serving a CID. */
+  readonly recordOutcome: (cid: string, outcome: "success" | "failure") => Effect.Effect<void>
+}>() {}
+
+/** The schema, as migrations: the seed's base table, then its resume columns. */
+export const migrations = Migrator.fromRecord({
+  "0001_create_tables": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all([
+      sql`CREATE TABLE ipfs_cids (
+        id TEXT PRIMARY KEY,
+        cid TEXT NOT NULL UNIQUE,
+        modelName TEXT,
+        modelType TEXT,
+        modelHash TEXT,
+        gatewayUrl TEXT,
+        cached_at INTEGER NOT NULL,
+        last_accessed_at INTEGER NOT NULL,
+        success_count INTEGER NOT NULL DEFAULT 0,
+        failure_count INTEGER NOT NULL DEFAULT 0
+      )`,
+      sql`CREATE TABLE ipfs_downloads (
+        id TEXT PRIMARY KEY,
+        cidId TEXT NOT NULL,
+        downloadPath TEXT NOT NULL,
+        status TEXT DEFAULT 'pending',
+        downloaded_bytes INTEGER DEFAULT 0,
+        total_bytes INTEGER,
+        error_message TEXT,
+        started_at INTEGER NOT NULL,
+        completed_at INTEGER,
+        FOREIGN KEY (cidId) REFERENCES ipfs_cids(id)
+      )`,
+      sql`CREATE INDEX idx_ipfs_downloads_status ON ipfs_downloads(status)`
+    ], { discard: true })),
+  "0002_resume_columns": Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    Effect.all([
+      sql`ALTER TABLE ipfs_downloads ADD COLUMN attempts INTEGER DEFAULT 0`,
+      sql`ALTER TABLE ipfs_downloads ADD COLUMN lastAttempt INTEGER`,
+      sql`ALTER TABLE ipfs_downloads ADD COLUMN currentSize INTEGER DEFAULT 0`,
+      sql`ALTER TABLE ipfs_downloads ADD COLUMN hash TEXT`,
+      sql`CREATE INDEX idx_ipfs_downloads_cid_path ON ipfs_downloads(cidId, downloadPath)`
+    ], { discard: true }))
+})
+
+const decodeDownloads = Schema.decodeUnknown(Schema.Array(Download))
+
+/** Creates the store over any `@effect/sql` client whose schema is migrated. */
+export const make = Effect.gen(function*() {
+  const sql = yield* SqlClient.SqlClient
+
+  const select = sql`
+    SELECT d.id, c.cid, d.downloadPath, d.status,
+      d.downloaded_bytes AS downloadedBytes, d.total_bytes AS totalBytes,
+      d.error_message AS errorMessage, d.started_at AS startedAt, d.completed_at AS completedAt,
+      d.attempts, d.lastAttempt, d.currentSize, d.hash,
+      c.modelHash AS expectedHash, c.gatewayUrl
+    FROM ipfs_downloads d JOIN ipfs_cids c ON c.id = d.cidId`
+
+  const rows = (query: Effect.Effect<ReadonlyArray<unknown>, unknown>) =>
+    query.pipe(Effect.flatMap(decodeDownloads), Effect.orDie)
+  const first = (query: Effect.Effect<ReadonlyArray<unknown>, unknown>) =>
+    rows(query).pipe(Effect.map((found) => Option.fromNullable(found[0])))
+  const run = (query: Effect.Effect<unknown, unknown>) => query.pipe(Effect.asVoid, Effect.orDie)
+  const now = Clock.currentTimeMillis
+
+  const getDownload = (id: string) => first(sql`${select} WHERE d.id = ${id}`)
+
+  const create: Context.Tag.Service<DownloadStore>["create"] = (input) =>
+    Effect.gen(function*() {
+      const at = yield* now
+      const id = Crypto.randomBytes(8).toString("hex")
+      yield* sql.withTransaction(Effect.all([
+        sql`INSERT INTO ipfs_cids (id, cid, modelHash, cached_at, last_accessed_at)
+          VALUES (${Crypto.randomUUID()}, ${input.cid}, ${input.expectedHash}, ${at}, ${at})
+          ON CONFLICT (cid) DO UPDATE SET last_accessed_at = excluded.last_accessed_at,
+            modelHash = COALESCE(excluded.modelHash, ipfs_cids.modelHash)`,
+        sql`INSERT INTO ipfs_downloads (id, cidId, downloadPath, status, started_at, attempts, currentSize)
+          SELECT ${id}, id, ${input.downloadPath}, 'pending', ${at}, 0, 0 FROM ipfs_cids WHERE cid = ${input.cid}`
+      ])).pipe(Effect.orDie)
+      return yield* getDownload(id).pipe(Effect.map(Option.getOrThrow))
+    })
+
+  const store: Context.Tag.Service<DownloadStore> = {
+    create,
+    getDownload,
+    getDownloadsByStatus: (status) =>
+      rows(
+        status === undefined
+          ? sql`${select} ORDER BY d.started_at DESC, d.rowid DESC`
+          : sql`${select} WHERE d.status = ${status} ORDER BY d.started_at DESC, d.rowid DESC`
+      ),
+    findByCidAndPath: (cid, downloadPath) =>
+      first(sql`${select} WHERE c.cid = ${cid} AND d.downloadPath = ${downloadPath}
+        ORDER BY d.started_at DESC, d.rowid DESC LIMIT 1`),
+    updateDownloadResume: (id, update) =>
+      run(sql`UPDATE ipfs_downloads SET currentSize = ${update.currentSize}, attempts = ${update.attempts},
+        lastAttempt = ${update.lastAttempt}, status = ${update.status} WHERE id = ${id}`),
+    updateDownloadHash: (id, hash) => run(sql`UPDATE ipfs_downloads SET hash = ${hash} WHERE id = ${id}`),
+    markDownloadResuming: (id) =>
+      Effect.flatMap(now, (at) =>
+        sql<{ attempts: number }>`UPDATE ipfs_downloads SET status = 'resuming', attempts = attempts + 1,
+          lastAttempt = ${at} WHERE id = ${id} RETURNING attempts`.pipe(
+          Effect.map((updated) => updated[0]?.attempts ?? 0),
+          Effect.orDie
+        )),
+    markDownloadPaused: (id, errorMessage) =>
+      Effect.flatMap(now, (at) =>
+        run(sql`UPDATE ipfs_downloads SET status = 'paused', error_message = ${errorMessage}, lastAttempt = ${at}
+          WHERE id = ${id} AND status NOT IN ('success', 'failed')`)),
+    markAttempt: (id, update) =>
+      Effect.flatMap(now, (at) =>
+        sql.withTransaction(Effect.all([
+          sql`UPDATE ipfs_downloads SET status = ${update.status}, currentSize = ${update.currentSize},
+            downloaded_bytes = ${update.currentSize}, total_bytes = COALESCE(${update.totalBytes}, total_bytes),
+            error_message = NULL, lastAttempt = ${at} WHERE id = ${id}`,
+          sql`UPDATE ipfs_cids SET gatewayUrl = ${update.gatewayUrl}, last_accessed_at = ${at}
+            WHERE id = (SELECT cidId FROM ipfs_downloads WHERE id = ${id})`
+        ])).pipe(Effect.asVoid, Effect.orDie)),
+    checkpoint: (id, bytes) =>
+      Effect.flatMap(now, (at) =>
+        sql`UPDATE ipfs_downloads SET currentSize = ${bytes}, downloaded_bytes = ${bytes}, lastAttempt = ${at}
+          WHERE id = ${id} AND status IN ('pending', 'in_progress', 'resuming') RETURNING id`.pipe(
+          Effect.map((updated) => updated.length > 0),
+          Effect.orDie
+        )),
+    markSuccess: (id, result) =>
+      Effect.flatMap(now, (at) =>
+        run(sql`UPDATE ipfs_downloads SET status = 'success', hash = ${result.hash}, currentSize = ${result.bytes},
+          downloaded_bytes = ${result.bytes}, total_bytes = ${result.bytes}, completed_at = ${at},
+          error_message = NULL, lastAttempt = ${at} WHERE id = ${id}`)),
+    markFailed: (id, errorMessage) =>
+      Effect.flatMap(now, (at) =>
+        run(sql`UPDATE ipfs_downloads SET status = 'failed', error_message = ${errorMessage}, lastAttempt = ${at}
+          WHERE id = ${id}`)),
+    resetAttempts: (id) => run(sql`UPDATE ipfs_downloads SET attempts = 0 WHERE id = ${id}`),
+    recordOutcome: (cid, outcome) =>
+      run(
+        outcome === "success"
+          ? sql`UPDATE ipfs_cids SET success_count = success_count + 1 WHERE cid = ${cid}`
+          : sql`UPDATE ipfs_cids SET failure_count = failure_count + 1 WHERE cid = ${cid}`
+      )
+  }
+  return DownloadStore.of(store)
+})
+
+/** Runs the migrations on the SqlClient in context. */
+const migrate = SqliteMigrator.layer({ loader: migrations }).pipe(Layer.provide(NodeContext.layer))
+
+/** The store over the SQLite client in context, after running the migrations. */
+export const layerSql: Layer.Layer<
+  DownloadStore,
+  Migrator.MigrationError | SqlError,
+  SqlClient.SqlClient | SqliteClient.SqliteClient
+> = Layer.effect(DownloadStore, make).pipe(Layer.provide(migrate))
+
+/**
+ * The store on a SQLite file: WAL mode and a busy timeout, so that several
+ * processes can share it.
+ */
+export const layerSqlite = (filename: string): Layer.Layer<DownloadStore> => {
+  const client = Layer.effectDiscard(
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql`PRAGMA busy_timeout = 5000`)
+  ).pipe(Layer.provideMerge(SqliteClient.layer({ filename })))
+  return layerSql.pipe(Layer.provide(client), Layer.orDie)
+}

@@ -1,0 +1,624 @@
+/**
+ * The Downloader composes Gateway, Storage, Hasher, DownloadStore and
+ * RetryPolicy into downloads that resume where they stopped and publish only
+ * verified files. It owns the state machine; the edges are thin adapters over it.
+ */
+import * as NodePath from "node:path"
+import {
+  Cause,
+  Chunk,
+  Clock,
+  Context,
+  Duration,
+  Effect,
+  Either,
+  Fiber,
+  FiberMap,
+  Layer,
+  Option,
+  PubSub,
+  type Queue,
+  Schedule,
+  Schema,
+  type Scope,
+  Stream
+} from "effect"
+import * as ContentId from "./ContentId.js"
+import { type Download, type Event, type Status } from "./Download.js"
+import { DownloadStore } from "./DownloadStore.js"
+import { Gateway, type InvalidGateway, parseOrigins } from "./Gateway.js"
+import { type Algorithm, DigestMismatch, type Digests, Hasher, InvalidHash, parseExpected } from "./Hasher.js"
+import { type Failure, RetryPolicy } from "./RetryPolicy.js"
+import * as Settings from "./Settings.js"
+import { Storage } from "./Storage.js"
+
+// ---------------------------------------------------------------------------
+// Requests and errors
+// ---------------------------------------------------------------------------
+
+/** What to download. */
+export interface DownloadRequest {
+  /** The CID, in any multibase. */
+  readonly cid: string
+  /** Where to write the file, chosen by the local user; relative paths resolve against the working directory. */
+  readonly output?: string | undefined
+  /** A plain file name inside the downloads folder, for names that come from remote callers. */
+  readonly filename?: string | undefined
+  /** The expected digest: hex (the algorithm told by its length) or `<algorithm>:<hex>`. */
+  readonly expectedHash?: string | undefined
+  /** Gateway origins for this download, instead of the configured ones. */
+  readonly gateways?: ReadonlyArray<string> | undefined
+}
+
+/** Options of a run of an existing download. */
+export interface RunOptions {
+  /** Gateway origins for this run, instead of the configured ones. */
+  readonly gateways?: ReadonlyArray<string> | undefined
+}
+
+/** A file name that is not a plain name inside the downloads folder. */
+export class InvalidPath extends Schema.TaggedError<InvalidPath>()("InvalidPath", {
+  input: Schema.String,
+  reason: Schema.String
+}) {
+  /** The request field at fault, for callers that report it. */
+  readonly field = "filename"
+  override get message() {
+    return `"${this.input}" is not an acceptable file name: ${this.reason}`
+  }
+}
+
+/** A request that cannot be carried out as given. Nothing is recorded for it. */
+export type InvalidRequest = ContentId.InvalidCid | InvalidHash | InvalidGateway | InvalidPath
+
+/** No download has this id. */
+export class DownloadNotFound extends Schema.TaggedError<DownloadNotFound>()("DownloadNotFound", {
+  downloadId: Schema.String
+}) {
+  override get message() {
+    return `No download has the id "${this.downloadId}"`
+  }
+}
+
+/** The download's status does not allow the action. */
+export class InvalidState extends Schema.TaggedError<InvalidState>()("InvalidState", {
+  downloadId: Schema.String,
+  status: Schema.String,
+  action: Schema.Literal("resume", "cancel")
+}) {
+  override get message() {
+    return `Cannot ${this.action} download ${this.downloadId}: it is ${
+      this.status === "success" ? "already complete" : this.status
+    }`
+  }
+}
+
+/** The download stopped with its partial file kept; `resume` continues it. */
+export class DownloadPaused extends Schema.TaggedError<DownloadPaused>()("DownloadPaused", {
+  downloadId: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `Download ${this.downloadId} is paused: ${this.reason}`
+  }
+}
+
+/** The download cannot complete under the retry policy. */
+export class DownloadFailed extends Schema.TaggedError<DownloadFailed>()("DownloadFailed", {
+  downloadId: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `Download ${this.downloadId} failed: ${this.reason}`
+  }
+}
+
+/** The download was cancelled, here or by another process. */
+export class DownloadCancelled extends Schema.TaggedError<DownloadCancelled>()("DownloadCancelled", {
+  downloadId: Schema.String
+}) {
+  override get message() {
+    return `Download ${this.downloadId} was cancelled`
+  }
+}
+
+/** How a run of a download can end other than in success. */
+export type DownloadError = DownloadPaused | DownloadFailed | DownloadCancelled
+
+/** The message stored for a cancelled download. */
+export const cancelledMessage = "cancelled"
+
+// ---------------------------------------------------------------------------
+// Service
+// ---------------------------------------------------------------------------
+
+/** Downloads content by CID from IPFS gateways. */
+export class Downloader extends Context.Tag("ipfs-downloader/Downloader")<Downloader, {
+  /**
+   * Validates and records a download (status `pending`) without running it.
+   * For a CID and path that already have an unfinished download, answers that
+   * one; for a finished one whose file is still there, answers it as it is.
+   */
+  readonly create: (request: DownloadRequest) => Effect.Effect<Download, InvalidRequest>
+  /** Creates the download and runs it to its end: the verified record, or why it stopped. */
+  readonly download: (request: DownloadRequest) => Effect.Effect<Download, InvalidRequest | DownloadError>
+  /** Runs a recorded download in the background and answers at once. Running it twice is running it once. */
+  readonly start: (
+    id: string,
+    options?: RunOptions
+  ) => Effect.Effect<Download, DownloadNotFound | InvalidState | InvalidGateway>
+  /** Runs a recorded download (paused, failed, interrupted or pending) to its end. */
+  readonly resume: (
+    id: string,
+    options?: RunOptions
+  ) => Effect.Effect<Download, DownloadNotFound | InvalidState | InvalidGateway | DownloadError>
+  /** Stops a download for good and deletes its partial file. */
+  readonly cancel: (id: string) => Effect.Effect<Download, DownloadNotFound | InvalidState>
+  /** The stored record. */
+  readonly status: (id: string) => Effect.Effect<Download, DownloadNotFound>
+  /** Every download, or those in one status, newest first. */
+  readonly list: (status?: Status) => Effect.Effect<ReadonlyArray<Download>>
+  /** Whether this process is running the download now. */
+  readonly isRunning: (id: string) => Effect.Effect<boolean>
+  /** Events of every download run by this process, from the moment the stream is run. */
+  readonly events: Stream.Stream<Event>
+  /** A subscription to the events that starts now, before any stream is run. */
+  readonly subscribe: Effect.Effect<Queue.Dequeue<Event>, never, Scope.Scope>
+}>() {}
+
+/** What a finished transfer hands to verification. */
+interface Transferred {
+  readonly digests: Digests
+  readonly size: number
+}
+
+/** What the bytes are checked against, if anything. */
+interface Target {
+  readonly algorithm: Algorithm
+  readonly hex: string
+  readonly source: "expected-hash" | "cid"
+}
+
+/** Which gateways may still be asked, and why the others may not. */
+class Rotation {
+  private readonly networkFailures: Array<number>
+  private readonly spent: Array<boolean>
+  /** Gateways that answer ranged requests with the whole content. */
+  readonly ignoresRanges = new Set<string>()
+  index = 0
+
+  constructor(readonly gateways: ReadonlyArray<string>, private readonly maxNetworkFailures: number) {
+    this.networkFailures = gateways.map(() => 0)
+    this.spent = gateways.map(() => false)
+  }
+
+  get current(): string {
+    return this.gateways[this.index]!
+  }
+
+  private usable(index: number): boolean {
+    return !this.spent[index] && this.networkFailures[index]! < this.maxNetworkFailures
+  }
+
+  /** Counts a failure of the current gateway: a network error, or an answer that rules it out. */
+  record(kind: "network" | "spent"): void {
+    if (kind === "network") this.networkFailures[this.index]! += 1
+    else this.spent[this.index] = true
+  }
+
+  get canSwitch(): boolean {
+    return this.gateways.some((_, index) => this.usable(index))
+  }
+
+  /** Moves to the next usable gateway after the current one (the current one itself when it is the only one). */
+  advance(): void {
+    for (let step = 1; step <= this.gateways.length; step++) {
+      const candidate = (this.index + step) % this.gateways.length
+      if (this.usable(candidate)) {
+        this.index = candidate
+        return
+      }
+    }
+  }
+}
+
+/** Drops the first `count` bytes of a byte stream. */
+const dropBytes = (count: number) => <E, R>(self: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Uint8Array, E, R> =>
+  count === 0 ? self : Stream.suspend(() => {
+    let left = count
+    return Stream.filterMap(self, (bytes) => {
+      if (left === 0) return Option.some(bytes)
+      if (bytes.byteLength <= left) {
+        left -= bytes.byteLength
+        return Option.none()
+      }
+      const rest = bytes.subarray(left)
+      left = 0
+      return Option.some(rest)
+    })
+  })
+
+const plainName = (input: string): Effect.Effect<string, InvalidPath> => {
+  const fail = (reason: string) => Effect.fail(new InvalidPath({ input, reason }))
+  if (input.length === 0) return fail("it is empty")
+  if (input.includes("\0")) return fail("it contains a NUL character")
+  if (input.includes("/") || input.includes("\\")) return fail("it must be a plain name, without folders")
+  if (input === "." || input === "..") return fail("it names a folder")
+  if (Buffer.byteLength(input) > 255) return fail("it is longer than 255 bytes")
+  return Effect.succeed(input)
+}
+
+/** Creates the Downloader; its running downloads are interrupted (and paused) when the scope closes. */
+export const make = (settings: Settings.DownloaderSettings) =>
+  Effect.gen(function*() {
+    const gateway = yield* Gateway
+    const storage = yield* Storage
+    const hasher = yield* Hasher
+    const store = yield* DownloadStore
+    const policy = yield* RetryPolicy
+    const running = yield* FiberMap.make<string, Download, DownloadError>()
+    const pubsub = yield* PubSub.sliding<Event>(4096)
+    const cancelling = new Set<string>()
+    const emit = (event: Event) => PubSub.publish(pubsub, event)
+
+    const status = (id: string) =>
+      store.getDownload(id).pipe(
+        Effect.flatMap(Option.match({
+          onNone: () => Effect.fail(new DownloadNotFound({ downloadId: id })),
+          onSome: Effect.succeed
+        }))
+      )
+
+    const resolvePath = (request: DownloadRequest, cid: string) => {
+      if (request.filename !== undefined) {
+        return plainName(request.filename).pipe(Effect.map((name) => NodePath.join(settings.downloadsDir, name)))
+      }
+      if (request.output !== undefined) {
+        if (request.output.trim() === "" || request.output.includes("\0")) {
+          return Effect.fail(new InvalidPath({ input: request.output, reason: "it is not a usable path" }))
+        }
+        return Effect.succeed(NodePath.resolve(request.output))
+      }
+      return Effect.succeed(NodePath.join(settings.downloadsDir, cid))
+    }
+
+    const create = Effect.fn("Downloader.create")(function*(request: DownloadRequest) {
+      const cid = yield* ContentId.parse(request.cid)
+      const expected = request.expectedHash === undefined ? undefined : yield* parseExpected(request.expectedHash)
+      if (expected !== undefined && expected.algorithm === "sha256" && Option.isSome(cid.sha256)) {
+        if (cid.sha256.value !== expected.hex) {
+          return yield* new InvalidHash({ input: request.expectedHash!, reason: `the CID ${cid.text} has sha256 ${cid.sha256.value}` })
+        }
+      }
+      if (request.gateways !== undefined) yield* parseOrigins(request.gateways)
+      const downloadPath = yield* resolvePath(request, cid.text)
+      const existing = yield* store.findByCidAndPath(cid.text, downloadPath)
+      if (Option.isSome(existing)) {
+        const found = existing.value
+        if (found.status !== "success") return found
+        const stillThere = yield* storage.exists(downloadPath).pipe(Effect.orElseSucceed(() => false))
+        if (stillThere) return found
+      }
+      return yield* store.create({
+        cid: cid.text,
+        downloadPath,
+        expectedHash: expected === undefined ? null : `${expected.algorithm}:${expected.hex}`
+      })
+    })
+
+    /** The check a finished file must pass: the caller's digest, else the CID's own, else none. */
+    const targetOf = (record: Download, cid: ContentId.ContentId): Effect.Effect<Option.Option<Target>> =>
+      record.expectedHash !== null
+        ? parseExpected(record.expectedHash).pipe(
+          Effect.map((expected) => Option.some<Target>({ ...expected, source: "expected-hash" })),
+          Effect.orDie
+        )
+        : Effect.succeed(Option.map(cid.sha256, (hex): Target => ({ algorithm: "sha256", hex, source: "cid" })))
+
+    /** Runs a download until it succeeds, pauses or fails. Every decision is stored before it is carried out. */
+    const execute = (initial: Download, gateways: ReadonlyArray<string>) =>
+      Effect.gen(function*() {
+        const id = initial.id
+        const cid = yield* ContentId.parse(initial.cid).pipe(Effect.orDie)
+        const target = yield* targetOf(initial, cid)
+        const algorithms: ReadonlyArray<Algorithm> = Option.match(target, {
+          onNone: () => ["sha256"],
+          onSome: (t) => ["sha256", t.algorithm]
+        })
+        const partialPath = initial.partialPath
+        const rotation = new Rotation(gateways, policy.settings.maxRetryAttempts)
+        let backoff = yield* Schedule.driver(policy.backoff)
+        let totalBytes = initial.totalBytes
+        let resumeAttempts = 0
+        let corruptionRestarts = 0
+        let attemptStatus: "in_progress" | "resuming" = "in_progress"
+
+        const pause = (reason: string) =>
+          store.markDownloadPaused(id, reason).pipe(
+            Effect.zipRight(emit({ type: "download_paused", downloadId: id, error: reason })),
+            Effect.zipRight(Effect.fail(new DownloadPaused({ downloadId: id, reason })))
+          )
+        const fail = (reason: string) =>
+          store.markFailed(id, reason).pipe(
+            Effect.zipRight(store.recordOutcome(cid.text, "failure")),
+            Effect.zipRight(emit({ type: "download_failed", downloadId: id, error: reason })),
+            Effect.zipRight(Effect.fail(new DownloadFailed({ downloadId: id, reason })))
+          )
+
+        /** One request: from the bytes on disk to the end of the body, or a typed failure. */
+        const transfer = (from: string) =>
+          Effect.gen(function*() {
+            let offset = yield* storage.size(partialPath)
+            if (totalBytes !== null && offset > totalBytes) {
+              yield* storage.remove(partialPath)
+              offset = 0
+            }
+            if (offset > 0) attemptStatus = "resuming"
+            const digests = offset > 0
+              ? yield* hasher.resume(algorithms, storage.read(partialPath, offset))
+              : yield* hasher.make(algorithms)
+            if (totalBytes !== null && offset === totalBytes) return { digests, size: offset }
+
+            const skip = rotation.ignoresRanges.has(from) ? offset : 0
+            const response = yield* gateway.open({ gateway: from, cid: cid.text, offset: offset - skip, knownSize: totalBytes })
+            totalBytes = Option.getOrElse(response.totalSize, () => totalBytes)
+            yield* store.markAttempt(id, { status: attemptStatus, currentSize: offset, totalBytes, gatewayUrl: from })
+            yield* emit({ type: "download_started", downloadId: id, cid: cid.text, gateway: from, offset, totalBytes })
+
+            const file = yield* storage.open(partialPath)
+            let position = offset
+            let lastTick = yield* Clock.currentTimeMillis
+            let lastTickBytes = offset
+            const progressMs = Duration.toMillis(settings.progressInterval)
+            yield* response.body.pipe(
+              dropBytes(skip),
+              Stream.runForEachChunk((chunk) =>
+                Effect.gen(function*() {
+                  const bytes = chunk.length === 1 ? Chunk.unsafeHead(chunk) : Buffer.concat(Chunk.toReadonlyArray(chunk))
+                  digests.update(bytes)
+                  yield* file.write(position, bytes)
+                  position += bytes.byteLength
+                  const now = yield* Clock.currentTimeMillis
+                  if (now - lastTick < progressMs) return
+                  const stillRunning = yield* store.checkpoint(id, position)
+                  if (!stillRunning) return yield* new DownloadCancelled({ downloadId: id })
+                  yield* emit({
+                    type: "download_progress",
+                    downloadId: id,
+                    gateway: from,
+                    bytes: position,
+                    totalBytes,
+                    bytesPerSecond: Math.round((position - lastTickBytes) * 1000 / Math.max(1, now - lastTick))
+                  })
+                  lastTick = now
+                  lastTickBytes = position
+                })
+              )
+            )
+            yield* file.flush
+            return { digests, size: position }
+          }).pipe(Effect.scoped)
+
+        /** Checks the digest and publishes the file. */
+        const verifyAndPublish = ({ digests, size }: Transferred) =>
+          Effect.gen(function*() {
+            const computed = digests.digest()
+            const sha256 = computed.sha256!
+            if (Option.isSome(target)) {
+              const actual = computed[target.value.algorithm]!
+              if (actual !== target.value.hex) {
+                return yield* new DigestMismatch({
+                  algorithm: target.value.algorithm,
+                  expected: target.value.hex,
+                  actual,
+                  source: target.value.source
+                })
+              }
+            }
+            yield* storage.publish(partialPath, initial.downloadPath)
+            yield* store.markSuccess(id, { hash: sha256, bytes: size })
+            yield* store.recordOutcome(cid.text, "success")
+            yield* emit({
+              type: "download_complete",
+              downloadId: id,
+              filepath: initial.downloadPath,
+              sha256,
+              verified: Option.isSome(target)
+            })
+            return yield* status(id).pipe(Effect.orDie)
+          })
+
+        const retrying = (failure: Failure, action: "backoff" | "switch_gateway" | "resume" | "restart", delayMs = 0) =>
+          emit({ type: "download_retrying", downloadId: id, gateway: rotation.current, error: failure.message, action, delayMs })
+
+        const countResume = store.markDownloadResuming(id).pipe(
+          Effect.tap(() => {
+            resumeAttempts += 1
+            attemptStatus = "resuming"
+          })
+        )
+
+        while (true) {
+          const bytesBefore = yield* storage.size(partialPath).pipe(Effect.orElseSucceed(() => 0))
+          const outcome = yield* transfer(rotation.current).pipe(
+            Effect.flatMap(verifyAndPublish),
+            Effect.either
+          )
+          if (Either.isRight(outcome)) return outcome.right
+          const failure = outcome.left
+          if (failure._tag === "DownloadCancelled") {
+            yield* storage.remove(partialPath).pipe(Effect.ignore)
+            return yield* failure
+          }
+          const bytesOnDisk = yield* storage.size(partialPath).pipe(Effect.orElseSucceed(() => 0))
+          if (bytesOnDisk > bytesBefore) backoff = yield* Schedule.driver(policy.backoff)
+          if (failure._tag === "GatewayNetworkError") rotation.record("network")
+          if (failure._tag === "GatewayHttpError") rotation.record("spent")
+          const decision = policy.decide(failure, {
+            bytesOnDisk,
+            totalBytes,
+            resumeAttempts,
+            corruptionRestarts,
+            canSwitchGateway: rotation.canSwitch
+          })
+          yield* Effect.annotateCurrentSpan({ failure: failure._tag, decision: decision._tag })
+
+          switch (decision._tag) {
+            case "Backoff": {
+              const start = yield* Clock.currentTimeMillis
+              const waited = yield* backoff.next(failure).pipe(
+                Effect.as(true),
+                Effect.orElseSucceed(() => false)
+              )
+              if (!waited) {
+                rotation.record("spent")
+                if (!rotation.canSwitch) {
+                  return yield* fail(`gave up after ${policy.settings.maxRetryAttempts} retries; last error: ${failure.message}`)
+                }
+                rotation.advance()
+                backoff = yield* Schedule.driver(policy.backoff)
+                yield* retrying(failure, "switch_gateway")
+              } else {
+                yield* retrying(failure, "backoff", (yield* Clock.currentTimeMillis) - start)
+              }
+              break
+            }
+            case "SwitchGateway":
+              rotation.advance()
+              backoff = yield* Schedule.driver(policy.backoff)
+              yield* retrying(failure, "switch_gateway")
+              break
+            case "Resume":
+              yield* countResume
+              yield* retrying(failure, "resume")
+              break
+            case "ResumeBySkipping":
+              rotation.ignoresRanges.add(rotation.current)
+              yield* countResume
+              yield* retrying(failure, "resume")
+              break
+            case "Restart":
+              yield* storage.remove(partialPath).pipe(Effect.catchAll((error) => pause(error.message)))
+              if (decision.countsAsResume) {
+                yield* countResume
+              } else {
+                corruptionRestarts += 1
+                attemptStatus = "resuming"
+                yield* store.updateDownloadResume(id, {
+                  currentSize: 0,
+                  attempts: resumeAttempts,
+                  lastAttempt: yield* Clock.currentTimeMillis,
+                  status: "resuming"
+                })
+              }
+              if (decision.switchGateway) rotation.advance()
+              yield* retrying(failure, "restart")
+              break
+            case "Verify":
+              totalBytes = bytesOnDisk
+              break
+            case "Pause":
+              return yield* pause(failure.message)
+            case "Fail":
+              if (failure._tag === "DigestMismatch" || failure._tag === "ResponseTooLarge") {
+                yield* storage.remove(partialPath).pipe(Effect.ignore)
+              }
+              return yield* fail(decision.reason)
+          }
+        }
+      }).pipe(
+        // Typed failures were stored where they were decided; interruption and defects are stored here.
+        Effect.onError((cause) => {
+          const reason = Cause.isInterruptedOnly(cause)
+            ? cancelling.has(initial.id) ? undefined : "interrupted"
+            : Cause.isDie(cause)
+            ? `unexpected error: ${Cause.pretty(cause).split("\n")[0]}`
+            : undefined
+          return reason === undefined ? Effect.void : store.markDownloadPaused(initial.id, reason).pipe(
+            Effect.zipRight(emit({ type: "download_paused", downloadId: initial.id, error: reason }))
+          )
+        }),
+        Effect.withSpan("Downloader.execute", { attributes: { downloadId: initial.id, cid: initial.cid } })
+      )
+
+    /** The fiber running a download, started if it is not running yet. */
+    const fiberOf = (id: string, options?: RunOptions) =>
+      Effect.gen(function*() {
+        const current = yield* FiberMap.get(running, id).pipe(Effect.option)
+        if (Option.isSome(current)) return { fiber: current.value, record: yield* status(id) }
+        const record = yield* status(id)
+        if (record.status === "success") {
+          return yield* new InvalidState({ downloadId: id, status: record.status, action: "resume" })
+        }
+        const gateways = yield* parseOrigins(options?.gateways ?? settings.gateways)
+        yield* store.resetAttempts(id)
+        const fiber = yield* FiberMap.run(running, id, execute(record, gateways), { onlyIfMissing: true })
+        return { fiber, record }
+      })
+
+    const start = (id: string, options?: RunOptions) => fiberOf(id, options).pipe(Effect.map(({ record }) => record))
+
+    const resume = (id: string, options?: RunOptions) =>
+      fiberOf(id, options).pipe(
+        Effect.flatMap(({ fiber }) =>
+          Fiber.join(fiber).pipe(
+            Effect.onInterrupt(() => Fiber.interrupt(fiber)),
+            Effect.catchAllCause((cause) =>
+              Cause.isInterruptedOnly(cause) && cancelling.has(id)
+                ? Effect.fail(new DownloadCancelled({ downloadId: id }))
+                : Effect.failCause(cause)
+            )
+          )
+        ),
+        Effect.withSpan("Downloader.resume", { attributes: { downloadId: id } })
+      )
+
+    const download = (request: DownloadRequest) =>
+      create(request).pipe(
+        Effect.flatMap((record) =>
+          record.status === "success" ? Effect.succeed(record) : resume(record.id, { gateways: request.gateways })
+        ),
+        Effect.catchTag("InvalidState", "DownloadNotFound", (error) => Effect.die(error)),
+        Effect.withSpan("Downloader.download")
+      )
+
+    const cancel = (id: string) =>
+      Effect.gen(function*() {
+        const record = yield* status(id)
+        if (record.status === "success" || record.status === "failed") {
+          return yield* new InvalidState({ downloadId: id, status: record.status, action: "cancel" })
+        }
+        cancelling.add(id)
+        yield* FiberMap.remove(running, id)
+        yield* store.markFailed(id, cancelledMessage)
+        yield* storage.remove(record.partialPath).pipe(Effect.ignore)
+        yield* emit({ type: "download_failed", downloadId: id, error: cancelledMessage })
+        return yield* status(id)
+      }).pipe(
+        Effect.ensuring(Effect.sync(() => cancelling.delete(id))),
+        Effect.withSpan("Downloader.cancel", { attributes: { downloadId: id } })
+      )
+
+    return Downloader.of({
+      create,
+      download,
+      start,
+      resume,
+      cancel,
+      status,
+      list: (filter) => store.getDownloadsByStatus(filter),
+      isRunning: (id) => FiberMap.has(running, id),
+      events: Stream.fromPubSub(pubsub),
+      subscribe: PubSub.subscribe(pubsub)
+    })
+  })
+
+type Requirements = Gateway | Storage | Hasher | DownloadStore | RetryPolicy
+
+/** The Downloader with the given settings, over the services in context. */
+export const layer = (settings: Settings.DownloaderSettings): Layer.Layer<Downloader, never, Requirements> =>
+  Layer.scoped(Downloader, make(settings))
+
+/** The Downloader with settings from `IPFS_DL_*`. */
+export const layerConfig: Layer.Layer<Downloader, import("effect/ConfigError").ConfigError, Requirements> = Layer
+  .scoped(Downloader, Effect.flatMap(Settings.downloader, make))
