@@ -24,26 +24,36 @@ export class DownloadStore extends Context.Tag("ipfs-downloader/DownloadStore")<
   readonly getDownloadsByStatus: (status?: Status) => Effect.Effect<ReadonlyArray<Download>>
   /** The newest download of a CID to a path. */
   readonly findByCidAndPath: (cid: string, downloadPath: string) => Effect.Effect<Option.Option<Download>>
-  /** The seed's `updateDownloadResume`. */
+  /**
+   * The seed's `updateDownloadResume`, unless the download has ended (success
+   * or failed). Answers whether it applied.
+   */
   readonly updateDownloadResume: (id: string, update: {
     readonly currentSize: number
     readonly attempts: number
     readonly lastAttempt: number
     readonly status: Status
-  }) => Effect.Effect<void>
+  }) => Effect.Effect<boolean>
   /** The seed's `updateDownloadHash`. */
   readonly updateDownloadHash: (id: string, hash: string) => Effect.Effect<void>
-  /** The seed's `markDownloadResuming`: status `resuming`, one more attempt. Returns the attempts now counted. */
-  readonly markDownloadResuming: (id: string) => Effect.Effect<number>
+  /**
+   * The seed's `markDownloadResuming`: status `resuming`, one more attempt.
+   * Answers the attempts now counted, or none when the download has ended
+   * (another process cancelled it).
+   */
+  readonly markDownloadResuming: (id: string) => Effect.Effect<Option.Option<number>>
   /** The seed's `markDownloadPaused`, unless the download has already ended (success or failed). */
   readonly markDownloadPaused: (id: string, errorMessage: string) => Effect.Effect<void>
-  /** Starts an attempt: status, the size on disk, the total when known, the gateway asked. */
+  /**
+   * Starts an attempt: status, the size on disk, the total when known, the
+   * gateway asked. Answers `false` when the download has ended meanwhile.
+   */
   readonly markAttempt: (id: string, update: {
     readonly status: "in_progress" | "resuming"
     readonly currentSize: number
     readonly totalBytes: number | null
     readonly gatewayUrl: string
-  }) => Effect.Effect<void>
+  }) => Effect.Effect<boolean>
   /**
    * Records progress of a running download. Answers `false` when the row is no
    * longer running, i.e. another process cancelled it.
@@ -53,8 +63,11 @@ export class DownloadStore extends Context.Tag("ipfs-downloader/DownloadStore")<
   readonly markSuccess: (id: string, result: { readonly hash: string; readonly bytes: number }) => Effect.Effect<void>
   /** Ends a download that cannot complete. */
   readonly markFailed: (id: string, errorMessage: string) => Effect.Effect<void>
-  /** Starts a fresh budget of automatic resumes, when a person resumes a download. */
-  readonly resetAttempts: (id: string) => Effect.Effect<void>
+  /**
+   * Begins a run asked for by a person: a fresh budget of automatic resumes,
+   * and status `resuming` for a download that had already started.
+   */
+  readonly beginRun: (id: string) => Effect.Effect<void>
   /** Counts a gateway's success or failure at serving a CID. */
   readonly recordOutcome: (cid: string, outcome: "success" | "failure") => Effect.Effect<void>
 }>() {}
@@ -118,6 +131,9 @@ export const make = Effect.gen(function*() {
   const first = (query: Effect.Effect<ReadonlyArray<unknown>, unknown>) =>
     rows(query).pipe(Effect.map((found) => Option.fromNullable(found[0])))
   const run = (query: Effect.Effect<unknown, unknown>) => query.pipe(Effect.asVoid, Effect.orDie)
+  /** Runs an `UPDATE … RETURNING`: whether any row was updated. */
+  const applied = (query: Effect.Effect<ReadonlyArray<unknown>, unknown>) =>
+    query.pipe(Effect.map((updated) => updated.length > 0), Effect.orDie)
   const now = Clock.currentTimeMillis
 
   const getDownload = (id: string) => first(sql`${select} WHERE d.id = ${id}`)
@@ -150,14 +166,15 @@ export const make = Effect.gen(function*() {
       first(sql`${select} WHERE c.cid = ${cid} AND d.downloadPath = ${downloadPath}
         ORDER BY d.started_at DESC, d.rowid DESC LIMIT 1`),
     updateDownloadResume: (id, update) =>
-      run(sql`UPDATE ipfs_downloads SET currentSize = ${update.currentSize}, attempts = ${update.attempts},
-        lastAttempt = ${update.lastAttempt}, status = ${update.status} WHERE id = ${id}`),
+      applied(sql`UPDATE ipfs_downloads SET currentSize = ${update.currentSize}, attempts = ${update.attempts},
+        lastAttempt = ${update.lastAttempt}, status = ${update.status}
+        WHERE id = ${id} AND status NOT IN ('success', 'failed') RETURNING id`),
     updateDownloadHash: (id, hash) => run(sql`UPDATE ipfs_downloads SET hash = ${hash} WHERE id = ${id}`),
     markDownloadResuming: (id) =>
       Effect.flatMap(now, (at) =>
         sql<{ attempts: number }>`UPDATE ipfs_downloads SET status = 'resuming', attempts = attempts + 1,
-          lastAttempt = ${at} WHERE id = ${id} RETURNING attempts`.pipe(
-          Effect.map((updated) => updated[0]?.attempts ?? 0),
+          lastAttempt = ${at} WHERE id = ${id} AND status NOT IN ('success', 'failed') RETURNING attempts`.pipe(
+          Effect.map((updated) => Option.fromNullable(updated[0]?.attempts)),
           Effect.orDie
         )),
     markDownloadPaused: (id, errorMessage) =>
@@ -169,17 +186,15 @@ export const make = Effect.gen(function*() {
         sql.withTransaction(Effect.all([
           sql`UPDATE ipfs_downloads SET status = ${update.status}, currentSize = ${update.currentSize},
             downloaded_bytes = ${update.currentSize}, total_bytes = COALESCE(${update.totalBytes}, total_bytes),
-            error_message = NULL, lastAttempt = ${at} WHERE id = ${id}`,
+            error_message = NULL, lastAttempt = ${at}
+            WHERE id = ${id} AND status NOT IN ('success', 'failed') RETURNING id`,
           sql`UPDATE ipfs_cids SET gatewayUrl = ${update.gatewayUrl}, last_accessed_at = ${at}
             WHERE id = (SELECT cidId FROM ipfs_downloads WHERE id = ${id})`
-        ])).pipe(Effect.asVoid, Effect.orDie)),
+        ])).pipe(Effect.map(([updated]) => updated.length > 0), Effect.orDie)),
     checkpoint: (id, bytes) =>
       Effect.flatMap(now, (at) =>
-        sql`UPDATE ipfs_downloads SET currentSize = ${bytes}, downloaded_bytes = ${bytes}, lastAttempt = ${at}
-          WHERE id = ${id} AND status IN ('pending', 'in_progress', 'resuming') RETURNING id`.pipe(
-          Effect.map((updated) => updated.length > 0),
-          Effect.orDie
-        )),
+        applied(sql`UPDATE ipfs_downloads SET currentSize = ${bytes}, downloaded_bytes = ${bytes}, lastAttempt = ${at}
+          WHERE id = ${id} AND status IN ('pending', 'in_progress', 'resuming') RETURNING id`)),
     markSuccess: (id, result) =>
       Effect.flatMap(now, (at) =>
         run(sql`UPDATE ipfs_downloads SET status = 'success', hash = ${result.hash}, currentSize = ${result.bytes},
@@ -189,7 +204,9 @@ export const make = Effect.gen(function*() {
       Effect.flatMap(now, (at) =>
         run(sql`UPDATE ipfs_downloads SET status = 'failed', error_message = ${errorMessage}, lastAttempt = ${at}
           WHERE id = ${id}`)),
-    resetAttempts: (id) => run(sql`UPDATE ipfs_downloads SET attempts = 0 WHERE id = ${id}`),
+    beginRun: (id) =>
+      run(sql`UPDATE ipfs_downloads SET attempts = 0, error_message = NULL,
+        status = CASE WHEN status = 'pending' THEN 'pending' ELSE 'resuming' END WHERE id = ${id}`),
     recordOutcome: (cid, outcome) =>
       run(
         outcome === "success"

@@ -28,7 +28,7 @@ import { type Download, type Event, type Status } from "./Download.js"
 import { DownloadStore } from "./DownloadStore.js"
 import { Gateway, type InvalidGateway, parseOrigins } from "./Gateway.js"
 import { type Algorithm, DigestMismatch, type Digests, Hasher, InvalidHash, parseExpected } from "./Hasher.js"
-import { type Failure, RetryPolicy } from "./RetryPolicy.js"
+import { RetryPolicy } from "./RetryPolicy.js"
 import * as Settings from "./Settings.js"
 import { Storage } from "./Storage.js"
 
@@ -362,7 +362,13 @@ export const make = (settings: Settings.DownloaderSettings) =>
             const skip = rotation.ignoresRanges.has(from) ? offset : 0
             const response = yield* gateway.open({ gateway: from, cid: cid.text, offset: offset - skip, knownSize: totalBytes })
             totalBytes = Option.getOrElse(response.totalSize, () => totalBytes)
-            yield* store.markAttempt(id, { status: attemptStatus, currentSize: offset, totalBytes, gatewayUrl: from })
+            const claimed = yield* store.markAttempt(id, {
+              status: attemptStatus,
+              currentSize: offset,
+              totalBytes,
+              gatewayUrl: from
+            })
+            if (!claimed) return yield* new DownloadCancelled({ downloadId: id })
             yield* emit({ type: "download_started", downloadId: id, cid: cid.text, gateway: from, offset, totalBytes })
 
             const file = yield* storage.open(partialPath)
@@ -375,6 +381,7 @@ export const make = (settings: Settings.DownloaderSettings) =>
               Stream.runForEachChunk((chunk) =>
                 Effect.gen(function*() {
                   const bytes = chunk.length === 1 ? Chunk.unsafeHead(chunk) : Buffer.concat(Chunk.toReadonlyArray(chunk))
+                  if (bytes.byteLength === 0) return
                   digests.update(bytes)
                   yield* file.write(position, bytes)
                   position += bytes.byteLength
@@ -428,17 +435,24 @@ export const make = (settings: Settings.DownloaderSettings) =>
             return yield* status(id).pipe(Effect.orDie)
           })
 
-        const retrying = (failure: Failure, action: "backoff" | "switch_gateway" | "resume" | "restart", delayMs = 0) =>
-          emit({ type: "download_retrying", downloadId: id, gateway: rotation.current, error: failure.message, action, delayMs })
-
         const countResume = store.markDownloadResuming(id).pipe(
-          Effect.tap(() => {
-            resumeAttempts += 1
-            attemptStatus = "resuming"
-          })
+          Effect.flatMap(Option.match({
+            onNone: () => Effect.fail(new DownloadCancelled({ downloadId: id })),
+            onSome: (attempts) =>
+              Effect.sync(() => {
+                resumeAttempts = attempts
+                attemptStatus = "resuming"
+              })
+          }))
+        )
+
+        const cancelled = storage.remove(partialPath).pipe(
+          Effect.ignore,
+          Effect.zipRight(Effect.fail(new DownloadCancelled({ downloadId: id })))
         )
 
         while (true) {
+          const failedGateway = rotation.current
           const bytesBefore = yield* storage.size(partialPath).pipe(Effect.orElseSucceed(() => 0))
           const outcome = yield* transfer(rotation.current).pipe(
             Effect.flatMap(verifyAndPublish),
@@ -446,10 +460,9 @@ export const make = (settings: Settings.DownloaderSettings) =>
           )
           if (Either.isRight(outcome)) return outcome.right
           const failure = outcome.left
-          if (failure._tag === "DownloadCancelled") {
-            yield* storage.remove(partialPath).pipe(Effect.ignore)
-            return yield* failure
-          }
+          if (failure._tag === "DownloadCancelled") return yield* cancelled
+          const retrying = (action: "backoff" | "switch_gateway" | "resume" | "restart", delayMs = 0) =>
+            emit({ type: "download_retrying", downloadId: id, gateway: failedGateway, error: failure.message, action, delayMs })
           const bytesOnDisk = yield* storage.size(partialPath).pipe(Effect.orElseSucceed(() => 0))
           if (bytesOnDisk > bytesBefore) backoff = yield* Schedule.driver(policy.backoff)
           if (failure._tag === "GatewayNetworkError") rotation.record("network")
@@ -477,42 +490,43 @@ export const make = (settings: Settings.DownloaderSettings) =>
                 }
                 rotation.advance()
                 backoff = yield* Schedule.driver(policy.backoff)
-                yield* retrying(failure, "switch_gateway")
+                yield* retrying("switch_gateway")
               } else {
-                yield* retrying(failure, "backoff", (yield* Clock.currentTimeMillis) - start)
+                yield* retrying("backoff", (yield* Clock.currentTimeMillis) - start)
               }
               break
             }
             case "SwitchGateway":
               rotation.advance()
               backoff = yield* Schedule.driver(policy.backoff)
-              yield* retrying(failure, "switch_gateway")
+              yield* retrying("switch_gateway")
               break
             case "Resume":
-              yield* countResume
-              yield* retrying(failure, "resume")
+              yield* countResume.pipe(Effect.catchAll(() => cancelled))
+              yield* retrying("resume")
               break
             case "ResumeBySkipping":
               rotation.ignoresRanges.add(rotation.current)
-              yield* countResume
-              yield* retrying(failure, "resume")
+              yield* countResume.pipe(Effect.catchAll(() => cancelled))
+              yield* retrying("resume")
               break
             case "Restart":
               yield* storage.remove(partialPath).pipe(Effect.catchAll((error) => pause(error.message)))
               if (decision.countsAsResume) {
-                yield* countResume
+                yield* countResume.pipe(Effect.catchAll(() => cancelled))
               } else {
                 corruptionRestarts += 1
                 attemptStatus = "resuming"
-                yield* store.updateDownloadResume(id, {
+                const applied = yield* store.updateDownloadResume(id, {
                   currentSize: 0,
                   attempts: resumeAttempts,
                   lastAttempt: yield* Clock.currentTimeMillis,
                   status: "resuming"
                 })
+                if (!applied) return yield* cancelled
               }
               if (decision.switchGateway) rotation.advance()
-              yield* retrying(failure, "restart")
+              yield* retrying("restart")
               break
             case "Verify":
               totalBytes = bytesOnDisk
@@ -551,7 +565,7 @@ export const make = (settings: Settings.DownloaderSettings) =>
           return yield* new InvalidState({ downloadId: id, status: record.status, action: "resume" })
         }
         const gateways = yield* parseOrigins(options?.gateways ?? settings.gateways)
-        yield* store.resetAttempts(id)
+        yield* store.beginRun(id)
         const fiber = yield* FiberMap.run(running, id, execute(record, gateways), { onlyIfMissing: true })
         return { fiber, record }
       })

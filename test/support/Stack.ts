@@ -113,11 +113,22 @@ export const nextEvent = <T extends Event["type"]>(
 /** Everything a subscription holds now. */
 export const drain = (queue: Queue.Dequeue<Event>) => Queue.takeAll(queue).pipe(Effect.map(Chunk.toReadonlyArray))
 
-/** Waits until some fiber sleeps on the TestClock (a timeout or a backoff has been scheduled). */
-export const sleeping = (count = 1) =>
+/** Waits until some fiber sleeps on the TestClock until exactly `millis` from now (a backoff or a timeout). */
+export const sleeping = (millis: Duration.DurationInput) =>
+  Effect.gen(function*() {
+    const wake = (yield* TestClock.currentTimeMillis) + Duration.toMillis(millis)
+    return yield* eventually(
+      TestClock.sleeps().pipe(Effect.map((sleeps) => Chunk.some(sleeps, (at) => at === wake) ? Option.some(wake) : Option.none())),
+      `a fiber to sleep until ${wake}`
+    )
+  })
+
+/** Moves the TestClock forward by `step` until `check` holds, letting real I/O run between steps. */
+export const advanceUntil = <A>(check: Effect.Effect<Option.Option<A>>, step: Duration.DurationInput, what: string) =>
   eventually(
-    TestClock.sleeps().pipe(Effect.map((sleeps) => sleeps.length >= count ? Option.some(sleeps) : Option.none())),
-    "a fiber to sleep on the TestClock"
+    Effect.tap(check, (result) => Option.isSome(result) ? Effect.void : TestClock.adjust(step)),
+    what,
+    200
   )
 
 /** Writes the first `size` bytes of `bytes` as the partial file of `path`. */

@@ -33,7 +33,7 @@ export const generate = (size: number, seed = 1): Content => {
 
 /** One way to misbehave, for one request. */
 export type Fault =
-  /** Destroy the connection after this many body bytes. */
+  /** Close the connection after this many body bytes, short of the length announced. */
   | { readonly kind: "reset"; readonly afterBytes: number }
   /** Send this many body bytes, then nothing more, keeping the connection open. */
   | { readonly kind: "stall"; readonly afterBytes: number }
@@ -52,7 +52,7 @@ export type Fault =
 export interface Seen {
   readonly path: string
   readonly range: string | undefined
-  readonly status: number
+  status: number
   /** Body bytes written to the socket. */
   bytesSent: number
 }
@@ -70,6 +70,8 @@ export interface TestGateway {
   readonly requests: ReadonlyArray<Seen>
   /** Body bytes sent in all. */
   readonly bytesSent: () => number
+  /** Closes the connections of stalled responses, as a reset would. */
+  readonly cutStalled: () => void
 }
 
 /** Starts a gateway on 127.0.0.1 and stops it with the scope. */
@@ -79,6 +81,7 @@ export const make: Effect.Effect<TestGateway, never, Scope.Scope> = Effect.gen(f
   let permanent: Fault | undefined
   const requests: Array<Seen> = []
   const sockets = new Set<import("node:net").Socket>()
+  const stalled = new Set<Http.ServerResponse>()
 
   const server = Http.createServer((request, response) => {
     const fault = scripted.shift() ?? permanent
@@ -128,7 +131,10 @@ export const make: Effect.Effect<TestGateway, never, Scope.Scope> = Effect.gen(f
       const part = body.subarray(0, fault.afterBytes)
       seen.bytesSent += part.byteLength
       response.write(part, () => {
-        if (fault.kind === "reset") response.socket?.destroy()
+        if (fault.kind === "stall") return void stalled.add(response)
+        // Node's client drops body bytes it holds unread when the connection closes under them;
+        // closing a moment later lets every byte written reach the client's disk, so tests can count them.
+        setTimeout(() => response.socket?.end(), 100)
       })
       return
     }
@@ -158,7 +164,11 @@ export const make: Effect.Effect<TestGateway, never, Scope.Scope> = Effect.gen(f
     script: (...faults) => void scripted.push(...faults),
     always: (fault) => void (permanent = fault),
     requests,
-    bytesSent: () => requests.reduce((sum, seen) => sum + seen.bytesSent, 0)
+    bytesSent: () => requests.reduce((sum, seen) => sum + seen.bytesSent, 0),
+    cutStalled: () => {
+      for (const response of stalled) setTimeout(() => response.socket?.end(), 100)
+      stalled.clear()
+    }
   }
 })
 
