@@ -47,6 +47,8 @@ export type Fault =
   | { readonly kind: "status"; readonly status: number; readonly retryAfter?: string }
   /** Send the content and then `extra` more bytes, without a length. */
   | { readonly kind: "oversize"; readonly extra: number }
+  /** Send the body in 16 KiB pieces at about this rate. */
+  | { readonly kind: "throttle"; readonly bytesPerSecond: number }
 
 /** What the gateway saw of one request. */
 export interface Seen {
@@ -136,6 +138,24 @@ export const make: Effect.Effect<TestGateway, never, Scope.Scope> = Effect.gen(f
         // closing a moment later lets every byte written reach the client's disk, so tests can count them.
         setTimeout(() => response.socket?.end(), 100)
       })
+      return
+    }
+    if (fault?.kind === "throttle") {
+      const piece = 16 * 1024
+      let sent = 0
+      const timer = setInterval(() => {
+        if (response.destroyed) return clearInterval(timer)
+        const next = body.subarray(sent, sent + piece)
+        sent += next.byteLength
+        seen.bytesSent += next.byteLength
+        if (sent >= body.byteLength) {
+          clearInterval(timer)
+          response.end(next)
+        } else {
+          response.write(next)
+        }
+      }, Math.max(1, Math.round(piece * 1000 / fault.bytesPerSecond)))
+      response.on("close", () => clearInterval(timer))
       return
     }
     seen.bytesSent += body.byteLength
