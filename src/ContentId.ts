@@ -2,7 +2,7 @@
  * Content identifiers: parsing a CID with `multiformats`, and what a CID
  * itself can verify about the bytes a gateway sends.
  */
-import { Effect, Option, Schema } from "effect"
+import { type Effect, Either, Option, Schema } from "effect"
 import { bases } from "multiformats/basics"
 import type { MultibaseDecoder } from "multiformats/bases/interface"
 import { CID } from "multiformats/cid"
@@ -45,8 +45,8 @@ const anyBase: MultibaseDecoder<string> = {
 const toHex = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")
 
 /** Parses a CID in any multibase that `multiformats` knows. */
-export const parse = (input: string): Effect.Effect<ContentId, InvalidCid> =>
-  Effect.try({
+export const decode = (input: string): Either.Either<ContentId, InvalidCid> =>
+  Either.try({
     try: () => {
       const trimmed = input.trim()
       const cid = trimmed.startsWith("Qm") ? CID.parse(trimmed) : CID.parse(trimmed, anyBase)
@@ -63,6 +63,9 @@ export const parse = (input: string): Effect.Effect<ContentId, InvalidCid> =>
         reason: input.trim().length === 0 ? "it is empty" : cause instanceof Error ? cause.message : String(cause)
       })
   })
+
+/** Parses a CID, as an Effect. */
+export const parse = (input: string): Effect.Effect<ContentId, InvalidCid> => decode(input)
 
 /** The CIDv1 (raw codec, sha2-256) of content whose sha256 is given in hex. */
 export const rawFromSha256 = (hex: string): string =>

@@ -8,7 +8,7 @@ import * as ChildProcess from "node:child_process"
 import * as NodeFs from "node:fs"
 import * as Readline from "node:readline"
 import { build, fileSize, tempHome } from "./support/Stack.js"
-import * as TestGateway from "./support/TestGateway.js"
+import * as TestGateway from "../src/testing/LoopbackGateway.js"
 
 const SIZE = 2 * 1024 * 1024
 const content = TestGateway.generate(SIZE, 9)
@@ -41,7 +41,7 @@ describe("crash recovery", () => {
     Effect.gen(function*() {
       const server = yield* TestGateway.make
       server.add(content)
-      server.always({ kind: "throttle", bytesPerSecond: 2 * 1024 * 1024 })
+      server.rate(2 * 1024 * 1024)
       const home = yield* tempHome
 
       const killed = yield* killAfter(content.cid, {
@@ -59,7 +59,7 @@ describe("crash recovery", () => {
       expect(onDisk).toBeGreaterThanOrEqual(killed.bytes)
       expect(onDisk).toBeLessThan(SIZE)
 
-      server.always(undefined)
+      server.rate(undefined)
       const done = yield* downloader.resume(killed.id)
       expect(server.requests.at(-1)!.range).toBe(`bytes=${onDisk}-`)
       expect(done).toMatchObject({ status: "success", hash: content.sha256 })

@@ -7,7 +7,7 @@ import { Effect } from "effect"
 import * as NodeFs from "node:fs"
 import * as FullDisk from "./support/FullDisk.js"
 import { build, fileSize, tempHome, writePartial } from "./support/Stack.js"
-import * as TestGateway from "./support/TestGateway.js"
+import * as TestGateway from "../src/testing/LoopbackGateway.js"
 
 const content = TestGateway.generate(500_000, 14)
 

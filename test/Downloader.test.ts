@@ -8,7 +8,7 @@ import * as Crypto from "node:crypto"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
 import { build, drain, eventually, fileSize, nextEvent, sleeping, tempHome, writePartial } from "./support/Stack.js"
-import * as TestGateway from "./support/TestGateway.js"
+import * as TestGateway from "../src/testing/LoopbackGateway.js"
 
 const SIZE = 400_000
 const content = TestGateway.generate(SIZE, 42)
@@ -188,9 +188,9 @@ describe("Downloader: the seed's scenarios", () => {
       // 416 with the file already whole on disk: nothing to fetch, only to verify.
       const whole = yield* downloader.create({ cid: content.cid, filename: "whole" })
       yield* writePartial(whole.downloadPath, content.bytes, SIZE)
-      server.script({ kind: "status", status: 416 })
       const wholeDone = yield* downloader.resume(whole.id)
-      expect(wholeDone.status).toBe("success")
+      expect(wholeDone).toMatchObject({ status: "success", attempts: 0 })
+      expect(server.requests.map((r) => [r.range, r.status, r.bytesSent])).toEqual([[`bytes=${SIZE}-`, 416, 0]])
 
       // 416 for a partial file: start over.
       const refused = yield* downloader.create({ cid: content.cid, filename: "refused" })

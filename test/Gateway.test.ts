@@ -5,7 +5,7 @@ import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Gateway from "../src/Gateway.js"
 import { advanceUntil, sleeping } from "./support/Stack.js"
-import * as TestGateway from "./support/TestGateway.js"
+import * as TestGateway from "../src/testing/LoopbackGateway.js"
 
 const content = TestGateway.generate(100_000, 7)
 

@@ -4,7 +4,7 @@ import { Effect } from "effect"
 import * as ContentId from "../src/ContentId.js"
 import * as Hasher from "../src/Hasher.js"
 import { build, tempHome } from "./support/Stack.js"
-import * as TestGateway from "./support/TestGateway.js"
+import * as TestGateway from "../src/testing/LoopbackGateway.js"
 
 const content = TestGateway.generate(1000, 3)
 

@@ -1,12 +1,12 @@
 /**
- * A real IPFS path gateway on 127.0.0.1 for tests: serves generated content
+ * A real IPFS path gateway on 127.0.0.1 for tests and demos: serves generated content
  * under its raw CID with Range support, and misbehaves on cue.
  */
 import * as Crypto from "node:crypto"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import { Context, Effect, Layer, type Scope } from "effect"
-import * as ContentId from "../../src/ContentId.js"
+import * as ContentId from "../ContentId.js"
 
 /** Generated content and the names it is known by. */
 export interface Content {
@@ -47,8 +47,7 @@ export type Fault =
   | { readonly kind: "status"; readonly status: number; readonly retryAfter?: string }
   /** Send the content and then `extra` more bytes, without a length. */
   | { readonly kind: "oversize"; readonly extra: number }
-  /** Send the body in 16 KiB pieces at about this rate. */
-  | { readonly kind: "throttle"; readonly bytesPerSecond: number }
+
 
 /** What the gateway saw of one request. */
 export interface Seen {
@@ -59,7 +58,7 @@ export interface Seen {
   bytesSent: number
 }
 
-export interface TestGateway {
+export interface Server {
   /** `http://127.0.0.1:<port>` */
   readonly origin: string
   /** Serves this content under its CID. */
@@ -74,13 +73,16 @@ export interface TestGateway {
   readonly bytesSent: () => number
   /** Closes the connections of stalled responses, as a reset would. */
   readonly cutStalled: () => void
+  /** Sends bodies at about this many bytes per second from now on; `undefined` for full speed. */
+  readonly rate: (bytesPerSecond: number | undefined) => void
 }
 
 /** Starts a gateway on 127.0.0.1 and stops it with the scope. */
-export const make: Effect.Effect<TestGateway, never, Scope.Scope> = Effect.gen(function*() {
+export const make: Effect.Effect<Server, never, Scope.Scope> = Effect.gen(function*() {
   const contents = new Map<string, Content>()
   const scripted: Array<Fault> = []
   let permanent: Fault | undefined
+  let bytesPerSecond: number | undefined
   const requests: Array<Seen> = []
   const sockets = new Set<import("node:net").Socket>()
   const stalled = new Set<Http.ServerResponse>()
@@ -129,38 +131,35 @@ export const make: Effect.Effect<TestGateway, never, Scope.Scope> = Effect.gen(f
     }
     seen.status = status
     response.writeHead(status, headers)
-    if (fault?.kind === "reset" || fault?.kind === "stall") {
-      const part = body.subarray(0, fault.afterBytes)
-      seen.bytesSent += part.byteLength
-      response.write(part, () => {
-        if (fault.kind === "stall") return void stalled.add(response)
-        // Node's client drops body bytes it holds unread when the connection closes under them;
-        // closing a moment later lets every byte written reach the client's disk, so tests can count them.
-        setTimeout(() => response.socket?.end(), 100)
-      })
-      return
-    }
-    if (fault?.kind === "throttle") {
-      const piece = 16 * 1024
-      let sent = 0
-      const timer = setInterval(() => {
-        if (response.destroyed) return clearInterval(timer)
-        const next = body.subarray(sent, sent + piece)
-        sent += next.byteLength
-        seen.bytesSent += next.byteLength
-        if (sent >= body.byteLength) {
-          clearInterval(timer)
-          response.end(next)
-        } else {
-          response.write(next)
-        }
-      }, Math.max(1, Math.round(piece * 1000 / fault.bytesPerSecond)))
-      response.on("close", () => clearInterval(timer))
-      return
-    }
-    seen.bytesSent += body.byteLength
-    response.end(body)
+    const cut = fault?.kind === "reset" || fault?.kind === "stall"
+    send(response, seen, cut ? body.subarray(0, fault.afterBytes) : body, () => {
+      if (fault?.kind === "stall") stalled.add(response)
+      // Node's client drops body bytes it holds unread when the connection closes under them;
+      // closing a moment later lets every byte written reach the client's disk, so tests can count them.
+      else if (fault?.kind === "reset") setTimeout(() => response.socket?.end(), 100)
+      else response.end()
+    })
   })
+
+  /** Writes `body`, paced to the configured rate, then calls `done`. */
+  const send = (response: Http.ServerResponse, seen: Seen, body: Buffer, done: () => void) => {
+    if (bytesPerSecond === undefined) {
+      seen.bytesSent += body.byteLength
+      return void response.write(body, done)
+    }
+    const piece = 16 * 1024
+    let sent = 0
+    const timer = setInterval(() => {
+      if (response.destroyed) return clearInterval(timer)
+      const next = body.subarray(sent, sent + piece)
+      sent += next.byteLength
+      seen.bytesSent += next.byteLength
+      if (sent < body.byteLength) return void response.write(next)
+      clearInterval(timer)
+      response.write(next, done)
+    }, Math.max(1, Math.round(piece * 1000 / bytesPerSecond)))
+    response.on("close", () => clearInterval(timer))
+  }
   server.on("connection", (socket) => {
     sockets.add(socket)
     socket.on("close", () => sockets.delete(socket))
@@ -185,6 +184,7 @@ export const make: Effect.Effect<TestGateway, never, Scope.Scope> = Effect.gen(f
     always: (fault) => void (permanent = fault),
     requests,
     bytesSent: () => requests.reduce((sum, seen) => sum + seen.bytesSent, 0),
+    rate: (rate) => void (bytesPerSecond = rate),
     cutStalled: () => {
       for (const response of stalled) setTimeout(() => response.socket?.end(), 100)
       stalled.clear()
@@ -202,7 +202,7 @@ export const closedPort: Effect.Effect<string> = Effect.async<string>((resume) =
 })
 
 /** The gateway as a service, for suites that share one. */
-export class Gateways extends Context.Tag("test/Gateways")<Gateways, TestGateway>() {}
+export class LoopbackGateway extends Context.Tag("ipfs-downloader/testing/LoopbackGateway")<LoopbackGateway, Server>() {}
 
 /** A scoped layer: the gateway starts with the layer and stops with it. */
-export const layer: Layer.Layer<Gateways> = Layer.scoped(Gateways, make)
+export const layer: Layer.Layer<LoopbackGateway> = Layer.scoped(LoopbackGateway, make)
