@@ -2,7 +2,7 @@
  * Persistence of downloads in the seed's tables (`ipfs_cids`, `ipfs_downloads`)
  * through `@effect/sql`, with migrations. SQLite is the default engine.
  */
-import { NodeContext } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Migrator, SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { SqliteClient, SqliteMigrator } from "@effect/sql-sqlite-node"

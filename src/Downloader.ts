@@ -290,7 +290,7 @@ export const make = (settings: Settings.DownloaderSettings) =>
           return yield* new InvalidHash({ input: request.expectedHash!, reason: `the CID ${cid.text} has sha256 ${cid.sha256.value}` })
         }
       }
-      if (request.gateways !== undefined) yield* parseOrigins(request.gateways)
+      yield* parseOrigins(request.gateways ?? settings.gateways)
       const downloadPath = yield* resolvePath(request, cid.text)
       const existing = yield* store.findByCidAndPath(cid.text, downloadPath)
       if (Option.isSome(existing)) {

@@ -3,7 +3,8 @@
  * the real file system, and SQLite in the data directory.
  */
 import { FileSystem } from "@effect/platform"
-import { NodeContext, NodeHttpClient } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type { ConfigError } from "effect/ConfigError"
 import { Effect, Layer } from "effect"
 import * as NodePath from "node:path"

@@ -92,9 +92,11 @@ export const gateway: Config.Config<GatewaySettings> = Config.all({
 export const downloader: Config.Config<DownloaderSettings> = Config.all({
   home: Config.string("HOME").pipe(Config.withDefault(NodePath.join(Os.homedir(), ".ipfs-dl"))),
   downloadsDir: Config.option(Config.string("DOWNLOADS_DIR")),
+  // An empty IPFS_DL_GATEWAYS counts as unset, as an empty variable does for most tools.
   gateways: Config.array(Config.string(), "GATEWAYS").pipe(
     Config.map((list) => list.map((entry) => entry.trim()).filter((entry) => entry.length > 0)),
-    Config.withDefault(defaultGateways)
+    Config.withDefault(defaultGateways),
+    Config.map((list) => list.length === 0 ? defaultGateways : list)
   ),
   progressInterval: milliseconds("PROGRESS_INTERVAL_MS", 250)
 }).pipe(

@@ -3,7 +3,8 @@
  * The `ipfs-dl` executable. Expected failures end with one sentence on stderr
  * and the contract's exit code; Ctrl-C pauses the download and exits 130.
  */
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Console, Effect, Exit } from "effect"
 import { exitCodes, run } from "./Commands.js"
 

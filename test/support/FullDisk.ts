@@ -3,7 +3,7 @@
  * except that writes past a byte budget fail with ENOSPC, as a full disk's would.
  */
 import { SystemError } from "@effect/platform/Error"
-import { NodeContext } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
 import { Effect, Layer } from "effect"
 import * as Storage from "../../src/Storage.js"
 

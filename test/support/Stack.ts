@@ -3,7 +3,8 @@
  * a real SQLite file in a temporary data directory, with settings a test can bend.
  */
 import { FileSystem } from "@effect/platform"
-import { NodeContext, NodeHttpClient } from "@effect/platform-node"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Chunk, Context, Duration, Effect, Layer, Option, Queue, type Scope, TestClock, TestServices } from "effect"
 import * as NodeFs from "node:fs"
 import * as NodePath from "node:path"
