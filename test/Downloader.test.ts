@@ -70,6 +70,19 @@ describe("Downloader: the seed's scenarios", () => {
       expect(done.hash).toBe(content.sha256)
     }))
 
+  it.scoped("5b. checks md5, sha1 and sha512 on request, and fails a file that does not match", () =>
+    Effect.gen(function*() {
+      const { downloader } = yield* setup({ retry: { maxCorruptionRestarts: 0 } })
+      for (const algorithm of ["md5", "sha1", "sha512"] as const) {
+        const hex = Crypto.createHash(algorithm).update(content.bytes).digest("hex")
+        const done = yield* downloader.download({ cid: content.cid, filename: algorithm, expectedHash: hex })
+        expect(done.expectedHash).toBe(`${algorithm}:${hex}`)
+      }
+      const wrong = Crypto.createHash("md5").update("something else").digest("hex")
+      const error = yield* Effect.flip(downloader.download({ cid: content.cid, filename: "wrong", expectedHash: wrong }))
+      expect(error.message).toContain(`The md5 of the file is`)
+    }))
+
   it.scoped("6. detects a corrupt partial file on resume and starts over from byte 0", () =>
     Effect.gen(function*() {
       const { downloader, events, server } = yield* setup()
