@@ -44,6 +44,46 @@ export class Download extends Schema.Class<Download>("Download")({
   }
 }
 
+/**
+ * A download as the edges show it (`ipfs-dl --json`, the HTTP API): stable
+ * field names for scripts, times as ISO 8601.
+ */
+export const View = Schema.Struct({
+  id: Schema.String,
+  cid: Schema.String,
+  path: Schema.String,
+  status: Status,
+  bytes: Schema.Number,
+  totalBytes: Schema.NullOr(Schema.Number),
+  sha256: Schema.NullOr(Schema.String),
+  expectedHash: Schema.NullOr(Schema.String),
+  attempts: Schema.Number,
+  gateway: Schema.NullOr(Schema.String),
+  error: Schema.NullOr(Schema.String),
+  startedAt: Schema.String,
+  completedAt: Schema.NullOr(Schema.String)
+})
+export type View = typeof View.Type
+
+const isoTime = (millis: number) => new Date(millis).toISOString()
+
+/** The view of a stored download. */
+export const toView = (download: Download): View => ({
+  id: download.id,
+  cid: download.cid,
+  path: download.downloadPath,
+  status: download.status,
+  bytes: download.currentSize,
+  totalBytes: download.totalBytes,
+  sha256: download.hash,
+  expectedHash: download.expectedHash,
+  attempts: download.attempts,
+  gateway: download.gatewayUrl,
+  error: download.errorMessage,
+  startedAt: isoTime(download.startedAt),
+  completedAt: download.completedAt === null ? null : isoTime(download.completedAt)
+})
+
 /** Something that happened to a download, as published on `Downloader.events`. */
 export const Event = Schema.Union(
   Schema.Struct({

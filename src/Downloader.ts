@@ -24,7 +24,7 @@ import {
   Stream
 } from "effect"
 import * as ContentId from "./ContentId.js"
-import { type Download, type Event, type Status } from "./Download.js"
+import { type Download, type Event, Status } from "./Download.js"
 import { DownloadStore } from "./DownloadStore.js"
 import { Gateway, type InvalidGateway, parseOrigins } from "./Gateway.js"
 import { type Algorithm, DigestMismatch, type Digests, Hasher, InvalidHash, parseExpected } from "./Hasher.js"
@@ -83,7 +83,7 @@ export class DownloadNotFound extends Schema.TaggedError<DownloadNotFound>()("Do
 /** The download's status does not allow the action. */
 export class InvalidState extends Schema.TaggedError<InvalidState>()("InvalidState", {
   downloadId: Schema.String,
-  status: Schema.String,
+  status: Status,
   action: Schema.Literal("resume", "cancel")
 }) {
   override get message() {

@@ -3,11 +3,13 @@
  * and from its outcomes to output and exit codes.
  */
 import { Args, Command, Options } from "@effect/cli"
-import { Console, Data, Effect, Fiber, Option } from "effect"
+import { HttpServer } from "@effect/platform"
+import { Config, Console, Context, Data, Effect, Fiber, Layer, Option } from "effect"
 import type { ConfigError } from "effect/ConfigError"
 import { type Download, Status } from "../Download.js"
 import { Downloader, type DownloadError } from "../Downloader.js"
 import type * as DownloaderModule from "../Downloader.js"
+import * as Server from "../http/Server.js"
 import * as Live from "../Live.js"
 import * as Output from "./Output.js"
 import * as Progress from "./Progress.js"
@@ -169,10 +171,34 @@ const cancel = Command.make("cancel", { id: idArg }, ({ id }) =>
     })
   )).pipe(Command.withDescription("Stop a download for good and delete its partial file"))
 
+const serve = Command.make("serve", {
+  host: Options.text("host").pipe(Options.withDescription("Address to listen on"), Options.withDefault("127.0.0.1")),
+  port: Options.integer("port").pipe(Options.withDescription("Port to listen on"), Options.withDefault(8080))
+}, ({ host, port }) =>
+  withDownloader(
+    false,
+    Effect.gen(function*() {
+      const token = yield* Config.option(Config.redacted("IPFS_DL_TOKEN")).pipe(Effect.orDie)
+      const context = yield* Layer.build(Server.layer({ host, port, token }).pipe(
+        Layer.provide(Layer.succeed(Downloader, yield* Downloader))
+      )).pipe(
+        Effect.catchTags({
+          TokenRequired: (error) => Effect.fail(new CliExit({ code: 2, message: error.message })),
+          ServeError: (error) =>
+            Effect.fail(new CliExit({ code: 1, message: `Cannot listen on ${host}:${port}: ${String(error.cause)}` }))
+        })
+      )
+      const address = Context.get(context, HttpServer.HttpServer).address
+      const origin = address._tag === "TcpAddress" ? `http://${address.hostname}:${address.port}` : address.path
+      yield* Console.error(`Serving on ${origin}: the page at /, the API at /api, its description at /api/openapi.json`)
+      return yield* Effect.never
+    }).pipe(Effect.scoped)
+  )).pipe(Command.withDescription("Serve the HTTP API, live events and the page"))
+
 /** `ipfs-dl` and its subcommands. */
 export const command = Command.make("ipfs-dl").pipe(
   Command.withDescription("Resumable, verified downloads of IPFS content by CID from HTTP gateways"),
-  Command.withSubcommands([get, resume, status, list, cancel])
+  Command.withSubcommands([get, resume, status, list, cancel, serve])
 )
 
 /** Runs the command line on `argv` (as `process.argv`). */

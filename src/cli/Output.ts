@@ -4,42 +4,10 @@
  */
 import { Either, Option } from "effect"
 import * as ContentId from "../ContentId.js"
-import type { Download } from "../Download.js"
+import { type Download, toView } from "../Download.js"
 
 /** The JSON view of a download: the contract of `--json`. */
-export interface DownloadJson {
-  readonly id: string
-  readonly cid: string
-  readonly path: string
-  readonly status: Download["status"]
-  readonly bytes: number
-  readonly totalBytes: number | null
-  readonly sha256: string | null
-  readonly expectedHash: string | null
-  readonly attempts: number
-  readonly gateway: string | null
-  readonly error: string | null
-  readonly startedAt: string
-  readonly completedAt: string | null
-}
-
-const isoTime = (millis: number | null) => millis === null ? null : new Date(millis).toISOString()
-
-export const toJson = (download: Download): DownloadJson => ({
-  id: download.id,
-  cid: download.cid,
-  path: download.downloadPath,
-  status: download.status,
-  bytes: download.currentSize,
-  totalBytes: download.totalBytes,
-  sha256: download.hash,
-  expectedHash: download.expectedHash,
-  attempts: download.attempts,
-  gateway: download.gatewayUrl,
-  error: download.errorMessage,
-  startedAt: isoTime(download.startedAt)!,
-  completedAt: isoTime(download.completedAt)
-})
+export const toJson = toView
 
 const units = ["B", "KiB", "MiB", "GiB", "TiB"]
 
