@@ -33,7 +33,7 @@ const demo = Effect.gen(function*() {
 
   const output = Path.join(home, "demo.bin")
   const code = yield* Effect.async((resume) => {
-    const child = ChildProcess.spawn(process.execPath, [Path.join(root, "dist/cli/main.js"), "get", content.cid, "-o", output], {
+    const child = ChildProcess.spawn(process.execPath, [Path.join(root, "dist/cli/ipfs-dl.js"), "get", content.cid, "-o", output], {
       stdio: "inherit",
       env: {
         ...process.env,

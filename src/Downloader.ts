@@ -6,7 +6,6 @@
 import * as NodePath from "node:path"
 import {
   Cause,
-  Chunk,
   Clock,
   Context,
   Duration,
@@ -17,11 +16,12 @@ import {
   Layer,
   Option,
   PubSub,
-  type Queue,
+  Queue,
   Schedule,
   Schema,
   type Scope,
-  Stream
+  Stream,
+  Take
 } from "effect"
 import * as ContentId from "./ContentId.js"
 import { type Download, type Event, Status } from "./Download.js"
@@ -238,6 +238,53 @@ const dropBytes = (count: number) => <E, R>(self: Stream.Stream<Uint8Array, E, R
     })
   })
 
+/** Chunks that may wait between the network and the disk (each at most the socket's read size, 64 KiB). */
+const readAhead = 64
+
+/** Bytes gathered before one write: fewer, larger writes keep the disk from pacing the network. */
+const writeSize = 1024 * 1024
+
+/**
+ * Runs a byte stream with the network ahead of the disk: up to `readAhead`
+ * chunks wait in a queue while earlier bytes are hashed and written, and they
+ * reach `sink` in buffers of up to about `writeSize`, or sooner when no more
+ * bytes are waiting. Bytes that arrived before a
+ * failure still reach `sink` before the failure is raised, so none is lost.
+ */
+const drainInBatches = <E, R, E2, R2>(
+  stream: Stream.Stream<Uint8Array, E, R>,
+  sink: (bytes: Uint8Array) => Effect.Effect<void, E2, R2>
+): Effect.Effect<void, E | E2, R | R2> =>
+  Effect.scoped(Effect.gen(function*() {
+    const takes = yield* Stream.toQueue(stream, { capacity: readAhead })
+    let pending: Array<Uint8Array> = []
+    let pendingBytes = 0
+    while (true) {
+      let stop: Effect.Effect<void, E> | undefined
+      for (const take of yield* Queue.takeBetween(takes, 1, readAhead)) {
+        Take.match(take, {
+          onEnd: () => void (stop ??= Effect.void),
+          onFailure: (cause) => void (stop ??= Effect.failCause(cause)),
+          onSuccess: (chunk) => {
+            if (stop !== undefined) return
+            for (const bytes of chunk) {
+              pending.push(bytes)
+              pendingBytes += bytes.byteLength
+            }
+          }
+        })
+      }
+      // Write when enough has gathered, or when nothing more is waiting: a slow gateway's bytes go to disk at once.
+      const waiting = yield* Queue.size(takes)
+      if (pendingBytes > 0 && (pendingBytes >= writeSize || stop !== undefined || waiting === 0)) {
+        yield* sink(pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes))
+        pending = []
+        pendingBytes = 0
+      }
+      if (stop !== undefined) return yield* stop
+    }
+  }))
+
 const plainName = (input: string): Effect.Effect<string, InvalidPath> => {
   const fail = (reason: string) => Effect.fail(new InvalidPath({ input, reason }))
   if (input.length === 0) return fail("it is empty")
@@ -376,32 +423,26 @@ export const make = (settings: Settings.DownloaderSettings) =>
             let lastTick = yield* Clock.currentTimeMillis
             let lastTickBytes = offset
             const progressMs = Duration.toMillis(settings.progressInterval)
-            yield* response.body.pipe(
-              dropBytes(skip),
-              Stream.runForEachChunk((chunk) =>
-                Effect.gen(function*() {
-                  const bytes = chunk.length === 1 ? Chunk.unsafeHead(chunk) : Buffer.concat(Chunk.toReadonlyArray(chunk))
-                  if (bytes.byteLength === 0) return
-                  digests.update(bytes)
-                  yield* file.write(position, bytes)
-                  position += bytes.byteLength
-                  const now = yield* Clock.currentTimeMillis
-                  if (now - lastTick < progressMs) return
-                  const stillRunning = yield* store.checkpoint(id, position)
-                  if (!stillRunning) return yield* new DownloadCancelled({ downloadId: id })
-                  yield* emit({
-                    type: "download_progress",
-                    downloadId: id,
-                    gateway: from,
-                    bytes: position,
-                    totalBytes,
-                    bytesPerSecond: Math.round((position - lastTickBytes) * 1000 / Math.max(1, now - lastTick))
-                  })
-                  lastTick = now
-                  lastTickBytes = position
+            yield* drainInBatches(response.body.pipe(dropBytes(skip)), (bytes) =>
+              Effect.gen(function*() {
+                digests.update(bytes)
+                yield* file.write(position, bytes)
+                position += bytes.byteLength
+                const now = yield* Clock.currentTimeMillis
+                if (now - lastTick < progressMs) return
+                const stillRunning = yield* store.checkpoint(id, position)
+                if (!stillRunning) return yield* new DownloadCancelled({ downloadId: id })
+                yield* emit({
+                  type: "download_progress",
+                  downloadId: id,
+                  gateway: from,
+                  bytes: position,
+                  totalBytes,
+                  bytesPerSecond: Math.round((position - lastTickBytes) * 1000 / Math.max(1, now - lastTick))
                 })
-              )
-            )
+                lastTick = now
+                lastTickBytes = position
+              }))
             yield* file.flush
             return { digests, size: position }
           }).pipe(Effect.scoped)

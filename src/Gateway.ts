@@ -288,7 +288,7 @@ export const make = (settings: Settings.GatewaySettings) =>
           url,
           status,
           totalSize: Option.fromNullable(totalSize),
-          body: guardBody(response.stream, at, expected, settings.timeout, timeoutMs)
+          body: guardBody(response.stream, at, expected, timeoutMs)
         }
       })
     }
@@ -304,16 +304,26 @@ const guardBody = (
   stream: Stream.Stream<Uint8Array, unknown>,
   at: { gateway: string; cid: string; offset: number },
   expected: number | null,
-  timeout: Duration.Duration,
   timeoutMs: number
 ): Stream.Stream<Uint8Array, GatewayError> =>
-  Stream.suspend(() => {
+  Stream.unwrapScoped(Effect.gen(function*() {
     let received = 0
     const endedEarly = () => new StreamEndedEarly({ ...at, received, expected })
+    // One watchdog for the whole body rather than a timer per chunk: it wakes when the
+    // timeout would expire and fails the stream only if no bytes came since.
+    const clock = yield* Effect.clock
+    let lastBytesAt = clock.unsafeCurrentTimeMillis()
+    const watchdog: Effect.Effect<never, GatewayTimeout> = Effect.suspend(() => {
+      const idle = clock.unsafeCurrentTimeMillis() - lastBytesAt
+      return idle >= timeoutMs
+        ? Effect.fail(new GatewayTimeout({ ...at, phase: "body", timeoutMs }))
+        : Effect.sleep(Duration.millis(timeoutMs - idle)).pipe(Effect.zipRight(watchdog))
+    })
     return stream.pipe(
       Stream.mapError(endedEarly),
-      Stream.timeoutFail(() => new GatewayTimeout({ ...at, phase: "body", timeoutMs }), timeout),
+      Stream.interruptWhen(watchdog),
       Stream.mapChunksEffect((chunk) => {
+        lastBytesAt = clock.unsafeCurrentTimeMillis()
         received += Chunk.reduce(chunk, 0, (sum, bytes) => sum + bytes.byteLength)
         return expected !== null && received > expected
           ? Effect.fail(new ResponseTooLarge({ ...at, expected: expected + at.offset }))
@@ -321,7 +331,7 @@ const guardBody = (
       }),
       Stream.concat(Stream.suspend(() => expected !== null && received < expected ? Stream.fail(endedEarly()) : Stream.empty))
     )
-  })
+  }))
 
 /** A Gateway configured from `IPFS_DL_TIMEOUT_MS` and `IPFS_DL_MAX_REDIRECTS`. */
 export const layerConfig: Layer.Layer<Gateway, import("effect/ConfigError").ConfigError, HttpClient.HttpClient> = Layer

@@ -14,7 +14,7 @@ import { eventually, fileSize, tempHome } from "./support/Stack.js"
 const MiB = 1024 * 1024
 const small = TestGateway.generate(300_000, 31)
 const large = TestGateway.generate(4 * MiB, 32)
-const bin = NodePath.resolve("dist/cli/main.js")
+const bin = NodePath.resolve("dist/cli/ipfs-dl.js")
 
 interface Run {
   readonly code: number | null

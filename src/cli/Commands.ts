@@ -9,7 +9,6 @@ import type { ConfigError } from "effect/ConfigError"
 import { type Download, Status } from "../Download.js"
 import { Downloader, type DownloadError } from "../Downloader.js"
 import type * as DownloaderModule from "../Downloader.js"
-import * as Server from "../http/Server.js"
 import * as Live from "../Live.js"
 import * as Output from "./Output.js"
 import * as Progress from "./Progress.js"
@@ -179,6 +178,8 @@ const serve = Command.make("serve", {
     false,
     Effect.gen(function*() {
       const token = yield* Config.option(Config.redacted("IPFS_DL_TOKEN")).pipe(Effect.orDie)
+      // Loaded here, so that the other commands start without the HTTP server's modules.
+      const Server = yield* Effect.promise(() => import("../http/Server.js"))
       const context = yield* Layer.build(Server.layer({ host, port, token }).pipe(
         Layer.provide(Layer.succeed(Downloader, yield* Downloader))
       )).pipe(
