@@ -11,9 +11,6 @@ import { Schema } from "effect"
 export const Status = Schema.Literal("pending", "in_progress", "resuming", "paused", "success", "failed")
 export type Status = typeof Status.Type
 
-/** Statuses in which some process is (or was, before a crash) moving bytes. */
-export const activeStatuses: ReadonlyArray<Status> = ["pending", "in_progress", "resuming"]
-
 /** One download as stored. Times are milliseconds since the epoch. */
 export class Download extends Schema.Class<Download>("Download")({
   id: Schema.String,

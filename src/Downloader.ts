@@ -84,12 +84,15 @@ export class DownloadNotFound extends Schema.TaggedError<DownloadNotFound>()("Do
 export class InvalidState extends Schema.TaggedError<InvalidState>()("InvalidState", {
   downloadId: Schema.String,
   status: Status,
-  action: Schema.Literal("resume", "cancel")
+  action: Schema.Literal("resume", "cancel"),
+  /** The process (`host:pid`) running the download, when that is why. */
+  owner: Schema.optional(Schema.String)
 }) {
   override get message() {
-    return `Cannot ${this.action} download ${this.downloadId}: it is ${
-      this.status === "success" ? "already complete" : this.status
-    }`
+    const why = this.owner !== undefined
+      ? `it is running in another process (${this.owner})`
+      : `it is ${this.status === "success" ? "already complete" : this.status}`
+    return `Cannot ${this.action} download ${this.downloadId}: ${why}`
   }
 }
 
@@ -183,6 +186,7 @@ interface Target {
 class Rotation {
   private readonly networkFailures: Array<number>
   private readonly spent: Array<boolean>
+  private readonly notFound: Array<boolean>
   /** Gateways that answer ranged requests with the whole content. */
   readonly ignoresRanges = new Set<string>()
   index = 0
@@ -190,6 +194,7 @@ class Rotation {
   constructor(readonly gateways: ReadonlyArray<string>, private readonly maxNetworkFailures: number) {
     this.networkFailures = gateways.map(() => 0)
     this.spent = gateways.map(() => false)
+    this.notFound = gateways.map(() => false)
   }
 
   get current(): string {
@@ -201,9 +206,15 @@ class Rotation {
   }
 
   /** Counts a failure of the current gateway: a network error, or an answer that rules it out. */
-  record(kind: "network" | "spent"): void {
+  record(kind: "network" | "spent" | "notFound"): void {
     if (kind === "network") this.networkFailures[this.index]! += 1
     else this.spent[this.index] = true
+    if (kind === "notFound") this.notFound[this.index] = true
+  }
+
+  /** Whether every gateway answered 404. */
+  get notFoundEverywhere(): boolean {
+    return this.notFound.every(Boolean)
   }
 
   get canSwitch(): boolean {
@@ -339,18 +350,29 @@ export const make = (settings: Settings.DownloaderSettings) =>
       }
       yield* parseOrigins(request.gateways ?? settings.gateways)
       const downloadPath = yield* resolvePath(request, cid.text)
+      const expectedHash = expected === undefined ? null : `${expected.algorithm}:${expected.hex}`
       const existing = yield* store.findByCidAndPath(cid.text, downloadPath)
       if (Option.isSome(existing)) {
         const found = existing.value
-        if (found.status !== "success") return found
+        if (found.status !== "success") {
+          // The check asked for now is the one the continued download must pass.
+          if (expectedHash === null || expectedHash === found.expectedHash) return found
+          yield* store.setExpectedHash(found.id, expectedHash)
+          return yield* status(found.id).pipe(Effect.orDie)
+        }
         const stillThere = yield* storage.exists(downloadPath).pipe(Effect.orElseSucceed(() => false))
         if (stillThere) return found
       }
-      return yield* store.create({
-        cid: cid.text,
-        downloadPath,
-        expectedHash: expected === undefined ? null : `${expected.algorithm}:${expected.hex}`
-      })
+      const owner = yield* store.findUnfinishedAtPath(downloadPath)
+      if (Option.isSome(owner)) {
+        return yield* new InvalidPath({
+          input: request.filename ?? request.output ?? downloadPath,
+          reason: `download ${owner.value.id} of ${owner.value.cid} is writing to it; cancel it or choose another name`
+        })
+      }
+      // A partial file that no download owns is left from something else: never the start of this one.
+      yield* storage.remove(`${downloadPath}.part`).pipe(Effect.ignore)
+      return yield* store.create({ cid: cid.text, downloadPath, expectedHash })
     })
 
     /** The check a finished file must pass: the caller's digest, else the CID's own, else none. */
@@ -379,9 +401,13 @@ export const make = (settings: Settings.DownloaderSettings) =>
         let resumeAttempts = 0
         let corruptionRestarts = 0
         let attemptStatus: "in_progress" | "resuming" = "in_progress"
+        /** Digests of the bytes on disk, carried from one attempt to the next so that the file is read only once. */
+        let carried: Digests | undefined
 
         const pause = (reason: string) =>
-          store.markDownloadPaused(id, reason).pipe(
+          storage.size(partialPath).pipe(
+            Effect.orElseSucceed(() => undefined),
+            Effect.flatMap((bytesOnDisk) => store.markDownloadPaused(id, reason, bytesOnDisk)),
             Effect.zipRight(emit({ type: "download_paused", downloadId: id, error: reason })),
             Effect.zipRight(Effect.fail(new DownloadPaused({ downloadId: id, reason })))
           )
@@ -401,9 +427,12 @@ export const make = (settings: Settings.DownloaderSettings) =>
               offset = 0
             }
             if (offset > 0) attemptStatus = "resuming"
-            const digests = offset > 0
+            const digests = carried !== undefined && carried.bytes() === offset
+              ? carried
+              : offset > 0
               ? yield* hasher.resume(algorithms, storage.read(partialPath, offset))
               : yield* hasher.make(algorithms)
+            carried = digests
             if (totalBytes !== null && offset === totalBytes) return { digests, size: offset }
 
             const skip = rotation.ignoresRanges.has(from) ? offset : 0
@@ -425,8 +454,9 @@ export const make = (settings: Settings.DownloaderSettings) =>
             const progressMs = Duration.toMillis(settings.progressInterval)
             yield* drainInBatches(response.body.pipe(dropBytes(skip)), (bytes) =>
               Effect.gen(function*() {
-                digests.update(bytes)
                 yield* file.write(position, bytes)
+                // Hashed once written, so that the digests always match the bytes on disk.
+                digests.update(bytes)
                 position += bytes.byteLength
                 const now = yield* Clock.currentTimeMillis
                 if (now - lastTick < progressMs) return
@@ -450,6 +480,7 @@ export const make = (settings: Settings.DownloaderSettings) =>
         /** Checks the digest and publishes the file. */
         const verifyAndPublish = ({ digests, size }: Transferred) =>
           Effect.gen(function*() {
+            carried = undefined // digest() ends the computation
             const computed = digests.digest()
             const sha256 = computed.sha256!
             if (Option.isSome(target)) {
@@ -463,6 +494,8 @@ export const make = (settings: Settings.DownloaderSettings) =>
                 })
               }
             }
+            // Cancelled meanwhile (here or by another process): publish nothing.
+            if (!(yield* store.checkpoint(id, size))) return yield* new DownloadCancelled({ downloadId: id })
             yield* storage.publish(partialPath, initial.downloadPath)
             yield* store.markSuccess(id, { hash: sha256, bytes: size })
             yield* store.recordOutcome(cid.text, "success")
@@ -507,18 +540,20 @@ export const make = (settings: Settings.DownloaderSettings) =>
           const bytesOnDisk = yield* storage.size(partialPath).pipe(Effect.orElseSucceed(() => 0))
           if (bytesOnDisk > bytesBefore) backoff = yield* Schedule.driver(policy.backoff)
           if (failure._tag === "GatewayNetworkError") rotation.record("network")
-          if (failure._tag === "GatewayHttpError") rotation.record("spent")
+          if (failure._tag === "GatewayHttpError") rotation.record(failure.status === 404 ? "notFound" : "spent")
           const decision = policy.decide(failure, {
             bytesOnDisk,
             totalBytes,
             resumeAttempts,
             corruptionRestarts,
-            canSwitchGateway: rotation.canSwitch
+            canSwitchGateway: rotation.canSwitch,
+            notFoundEverywhere: rotation.notFoundEverywhere
           })
           yield* Effect.annotateCurrentSpan({ failure: failure._tag, decision: decision._tag })
 
           switch (decision._tag) {
             case "Backoff": {
+              if (!(yield* store.noteRetry(id, failure.message))) return yield* cancelled
               const start = yield* Clock.currentTimeMillis
               const waited = yield* backoff.next(failure).pipe(
                 Effect.as(true),
@@ -538,6 +573,7 @@ export const make = (settings: Settings.DownloaderSettings) =>
               break
             }
             case "SwitchGateway":
+              if (!(yield* store.noteRetry(id, failure.message))) return yield* cancelled
               rotation.advance()
               backoff = yield* Schedule.driver(policy.backoff)
               yield* retrying("switch_gateway")
@@ -606,7 +642,10 @@ export const make = (settings: Settings.DownloaderSettings) =>
           return yield* new InvalidState({ downloadId: id, status: record.status, action: "resume" })
         }
         const gateways = yield* parseOrigins(options?.gateways ?? settings.gateways)
-        yield* store.beginRun(id)
+        const owner = yield* store.beginRun(id)
+        if (Option.isSome(owner)) {
+          return yield* new InvalidState({ downloadId: id, status: record.status, action: "resume", owner: owner.value })
+        }
         const fiber = yield* FiberMap.run(running, id, execute(record, gateways), { onlyIfMissing: true })
         return { fiber, record }
       })
@@ -645,7 +684,11 @@ export const make = (settings: Settings.DownloaderSettings) =>
         }
         cancelling.add(id)
         yield* FiberMap.remove(running, id)
-        yield* store.markFailed(id, cancelledMessage)
+        if (!(yield* store.markFailed(id, cancelledMessage))) {
+          // It ended meanwhile, here or in another process.
+          const ended = yield* status(id)
+          return yield* new InvalidState({ downloadId: id, status: ended.status, action: "cancel" })
+        }
         yield* storage.remove(record.partialPath).pipe(Effect.ignore)
         yield* emit({ type: "download_failed", downloadId: id, error: cancelledMessage })
         return yield* status(id)

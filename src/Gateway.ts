@@ -285,7 +285,7 @@ export const make = (settings: Settings.GatewaySettings) =>
         const expected = size === null ? null : size - offset
         return {
           gateway,
-          url,
+          url: response.request.url,
           status,
           totalSize: Option.fromNullable(totalSize),
           body: guardBody(response.stream, at, expected, timeoutMs)

@@ -6,7 +6,7 @@ import { FileSystem } from "@effect/platform"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import type { ConfigError } from "effect/ConfigError"
-import { Effect, Layer } from "effect"
+import { Cause, Effect, Layer, Schema } from "effect"
 import * as NodePath from "node:path"
 import { Downloader } from "./Downloader.js"
 import * as DownloaderModule from "./Downloader.js"
@@ -20,13 +20,28 @@ import * as Storage from "./Storage.js"
 /** The database file inside the data directory. */
 export const databasePath = (home: string): string => NodePath.join(home, "ipfs-dl.db")
 
+/** The data directory or its database cannot be created or opened. */
+export class DataDirectoryError extends Schema.TaggedError<DataDirectoryError>()("DataDirectoryError", {
+  home: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `Cannot use the data directory ${this.home} (IPFS_DL_HOME): ${this.detail}`
+  }
+}
+
 /** The store on `<home>/ipfs-dl.db`, creating the data directory when missing. */
-export const storeLayer = (home: string): Layer.Layer<DownloadStore> =>
+export const storeLayer = (home: string): Layer.Layer<DownloadStore, DataDirectoryError> =>
   layerSqlite(databasePath(home)).pipe(
     Layer.provide(Layer.effectDiscard(
       Effect.flatMap(FileSystem.FileSystem, (fs) => fs.makeDirectory(home, { recursive: true })).pipe(Effect.orDie)
     )),
-    Layer.provide(NodeContext.layer)
+    Layer.provide(NodeContext.layer),
+    Layer.catchAllCause((cause) => {
+      const squashed = Cause.squash(cause)
+      const detail = squashed instanceof Error ? squashed.message : String(squashed)
+      return Layer.fail(new DataDirectoryError({ home, detail }))
+    })
   )
 
 /** Every service but the Downloader, live, with the given settings. */
@@ -47,7 +62,7 @@ export const servicesLayer = (settings: {
  * The Downloader and its services, live, with settings from `IPFS_DL_*` (or
  * whatever ConfigProvider is in place).
  */
-export const layer: Layer.Layer<Downloader | DownloadStore, ConfigError> = Layer.unwrapEffect(
+export const layer: Layer.Layer<Downloader | DownloadStore, ConfigError | DataDirectoryError> = Layer.unwrapEffect(
   Effect.gen(function*() {
     const settings = {
       downloader: yield* Settings.downloader,

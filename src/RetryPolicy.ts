@@ -43,6 +43,8 @@ export interface Situation {
   readonly corruptionRestarts: number
   /** Whether another gateway can still be asked for this kind of failure. */
   readonly canSwitchGateway: boolean
+  /** Whether every gateway has answered 404. */
+  readonly notFoundEverywhere: boolean
 }
 
 /** The retry policy. */
@@ -87,7 +89,7 @@ export const decide = (settings: Settings.RetrySettings) => (failure: Failure, s
       return switchOrFail(`no gateway could be reached (${settings.maxRetryAttempts} tries each); last error: ${failure.message}`)
     case "GatewayHttpError":
       return switchOrFail(
-        failure.status === 404
+        situation.notFoundEverywhere
           ? "the content was not found on any gateway"
           : `no gateway would serve the content; last error: ${failure.message}`
       )

@@ -111,7 +111,7 @@ describe("ipfs-dl", () => {
 
   it.scopedLive("exit 2 for a malformed CID, a bad hash or an unknown id, with one sentence and nothing recorded", () =>
     Effect.gen(function*() {
-      const { env } = yield* setup
+      const { env, home } = yield* setup
       const badCid = yield* run(["get", "not-a-cid"], env)
       expect(badCid.code).toBe(2)
       expect(badCid.stderr).toMatch(/^"not-a-cid" is not a valid CID: .*\n$/)
@@ -126,6 +126,12 @@ describe("ipfs-dl", () => {
       expect(JSON.parse(unknown.stdout)).toEqual({
         error: { type: "DownloadNotFound", message: `No download has the id "0123456789abcdef"` }
       })
+
+      const file = NodePath.join(home, "a-file")
+      NodeFs.writeFileSync(file, "")
+      const badHome = yield* run(["list"], { ...env, IPFS_DL_HOME: NodePath.join(file, "home") })
+      expect(badHome.code).toBe(2)
+      expect(badHome.stderr).toMatch(/^Cannot use the data directory .* \(IPFS_DL_HOME\): .*\n$/)
 
       const list = yield* run(["list", "--json"], env)
       expect(list.code).toBe(0)

@@ -23,7 +23,7 @@ describe("DownloadStore", () => {
         sql<{ name: string }>`SELECT name FROM pragma_table_info(${table})`.pipe(Effect.map((rows) => rows.map((r) => r.name)))
       expect(yield* columns("ipfs_downloads")).toEqual([
         "id", "cidId", "downloadPath", "status", "downloaded_bytes", "total_bytes", "error_message", "started_at",
-        "completed_at", "attempts", "lastAttempt", "currentSize", "hash"
+        "completed_at", "attempts", "lastAttempt", "currentSize", "hash", "expectedHash", "owner"
       ])
       expect(yield* columns("ipfs_cids")).toEqual([
         "id", "cid", "modelName", "modelType", "modelHash", "gatewayUrl", "cached_at", "last_accessed_at",

@@ -6,6 +6,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Fiber, Option, TestClock } from "effect"
 import * as Crypto from "node:crypto"
 import * as NodeFs from "node:fs"
+import Database from "better-sqlite3"
+import * as ChildProcess from "node:child_process"
+import * as Os from "node:os"
 import * as NodePath from "node:path"
 import { build, drain, eventually, fileSize, nextEvent, sleeping, tempHome, writePartial } from "./support/Stack.js"
 import * as TestGateway from "../src/testing/LoopbackGateway.js"
@@ -366,6 +369,70 @@ describe("Downloader: what it must never do", () => {
       expect(again.id).toBe(first.id)
       expect(server.requests).toHaveLength(1)
       expect((yield* downloader.list()).length).toBe(1)
+    }))
+
+  it.scoped("never starts a new download from a partial file that no download owns", () =>
+    Effect.gen(function*() {
+      const { downloader, server } = yield* setup()
+      const path = NodePath.join(NodeFs.mkdtempSync("/tmp/ipfs-dl-stale-"), "x")
+      NodeFs.writeFileSync(`${path}.part`, Buffer.alloc(600, 0x41))
+      const done = yield* downloader.download({ cid: content.cid, output: path })
+      expect(server.requests.map((r) => r.range)).toEqual([undefined])
+      expect(readFile(done.downloadPath).equals(content.bytes)).toBe(true)
+    }))
+
+  it.scoped("refuses a second CID at a path another unfinished download writes to", () =>
+    Effect.gen(function*() {
+      const { downloader } = yield* setup()
+      const first = yield* downloader.create({ cid: content.cid, filename: "shared" })
+      const other = TestGateway.generate(10, 5)
+      const error = yield* Effect.flip(downloader.create({ cid: other.cid, filename: "shared" }))
+      expect(error._tag).toBe("InvalidPath")
+      expect(error.message).toContain(`download ${first.id} of ${content.cid} is writing to it`)
+    }))
+
+  it.scoped("keeps the expected hash with its download, and takes a new one when the download is continued", () =>
+    Effect.gen(function*() {
+      const { downloader } = yield* setup()
+      const sha1 = Crypto.createHash("sha1").update(content.bytes).digest("hex")
+      const a = yield* downloader.create({ cid: content.cid, filename: "a", expectedHash: sha1 })
+      const b = yield* downloader.create({ cid: content.cid, filename: "b" })
+      expect(a.expectedHash).toBe(`sha1:${sha1}`)
+      expect(b.expectedHash).toBeNull()
+      const continued = yield* downloader.create({ cid: content.cid, filename: "b", expectedHash: content.sha256 })
+      expect(continued).toMatchObject({ id: b.id, expectedHash: `sha256:${content.sha256}` })
+    }))
+
+  it.scoped("refuses to run a download that another live process is running, and takes over from a dead one", () =>
+    Effect.gen(function*() {
+      const { downloader } = yield* setup()
+      const record = yield* downloader.create({ cid: content.cid })
+      const other = yield* Effect.acquireRelease(
+        Effect.sync(() => ChildProcess.spawn(process.execPath, ["-e", "setTimeout(() => {}, 60000)"])),
+        (child) => Effect.sync(() => child.kill("SIGKILL"))
+      )
+      const owner = `${Os.hostname()}:${other.pid}`
+      const db = new Database(NodePath.join(NodePath.dirname(NodePath.dirname(record.downloadPath)), "ipfs-dl.db"))
+      db.prepare("UPDATE ipfs_downloads SET status = 'in_progress', owner = ? WHERE id = ?").run(owner, record.id)
+      const error = yield* Effect.flip(downloader.resume(record.id))
+      expect(error).toMatchObject({ _tag: "InvalidState", owner })
+      expect(error.message).toContain("running in another process")
+
+      other.kill("SIGKILL")
+      yield* Effect.promise(() => new Promise((resolve) => other.on("exit", resolve)))
+      const done = yield* downloader.resume(record.id)
+      expect(done.status).toBe("success")
+      db.close()
+    }))
+
+  it.scoped("says the content was not found only when every gateway said 404", () =>
+    Effect.gen(function*() {
+      const { downloader, servers } = yield* setup({ gateways: 2 })
+      const missing = TestGateway.generate(10, 98)
+      servers[0]!.add(missing)
+      servers[0]!.always({ kind: "status", status: 403 })
+      const error = yield* Effect.flip(downloader.download({ cid: missing.cid }))
+      expect(error.message).toContain("no gateway would serve the content")
     }))
 
   it.scoped("publishes events a UI can follow: started, progress, complete", () =>

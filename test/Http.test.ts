@@ -250,6 +250,8 @@ describe("HTTP API", () => {
       expect(error).toMatchObject({ _tag: "TokenRequired", host: "0.0.0.0" })
       expect(error.message).toContain("set IPFS_DL_TOKEN")
       yield* Server.checkExposure({ host: "0.0.0.0", port: 0, token: Option.some(Redacted.make("t")) })
+      const empty = yield* Effect.flip(Server.checkExposure({ host: "0.0.0.0", port: 0, token: Option.some(Redacted.make("")) }))
+      expect(empty._tag).toBe("TokenRequired")
       expect(Server.isLoopback("127.0.0.1")).toBe(true)
       expect(Server.isLoopback("::1")).toBe(true)
       expect(Server.isLoopback("192.168.1.2")).toBe(false)

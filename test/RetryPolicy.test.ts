@@ -14,7 +14,8 @@ const situation: RetryPolicy.Situation = {
   totalBytes: 1000,
   resumeAttempts: 0,
   corruptionRestarts: 0,
-  canSwitchGateway: true
+  canSwitchGateway: true,
+  notFoundEverywhere: false
 }
 const timeout = new GatewayTimeout({ ...at, phase: "headers", timeoutMs: 30_000 })
 
@@ -88,9 +89,11 @@ describe("RetryPolicy", () => {
     expect(policy.decide(full, situation)).toEqual({ _tag: "Pause" })
     const missing = new GatewayHttpError({ ...at, status: 404, detail: "not found" })
     expect(policy.decide(missing, situation)).toEqual({ _tag: "SwitchGateway" })
-    expect(policy.decide(missing, { ...situation, canSwitchGateway: false })).toEqual({
+    expect(policy.decide(missing, { ...situation, canSwitchGateway: false, notFoundEverywhere: true })).toEqual({
       _tag: "Fail",
       reason: "the content was not found on any gateway"
     })
+    const lastOfMany = policy.decide(missing, { ...situation, canSwitchGateway: false })
+    expect(lastOfMany._tag === "Fail" && lastOfMany.reason).toContain("no gateway would serve the content")
   })
 })

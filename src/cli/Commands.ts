@@ -4,7 +4,7 @@
  */
 import { Args, Command, Options } from "@effect/cli"
 import { HttpServer } from "@effect/platform"
-import { Config, Console, Context, Data, Effect, Fiber, Layer, Option } from "effect"
+import { Config, Console, Context, Data, Effect, Fiber, Layer, Option, Redacted } from "effect"
 import type { ConfigError } from "effect/ConfigError"
 import { type Download, Status } from "../Download.js"
 import { Downloader, type DownloadError } from "../Downloader.js"
@@ -30,12 +30,12 @@ type Invalid =
 const printJson = (value: unknown) => Console.log(JSON.stringify(value, null, 2))
 
 /** Exit 2: the input was wrong, nothing was recorded. */
-const invalid = (json: boolean) => (error: Invalid | ConfigError) => {
+const invalid = (json: boolean) => (error: Invalid | ConfigError | Live.DataDirectoryError) => {
   const message = error._tag === "ConfigError"
     ? `Invalid setting: ${String(error).replace(/^\(|\)$/g, "").replaceAll("IPFS_DL.", "IPFS_DL_")}`
     : error.message
   return (json ? printJson({ error: { type: error._tag, message } }) : Effect.void).pipe(
-    Effect.zipRight(Effect.fail(new CliExit({ code: 2, message })))
+    Effect.zipRight(Effect.fail(new CliExit({ code: exitCodes.invalid, message })))
   )
 }
 
@@ -47,7 +47,7 @@ const incomplete = (json: boolean) => (error: DownloadError) =>
     const next = error._tag === "DownloadCancelled"
       ? ""
       : ` Run \`ipfs-dl resume ${error.downloadId}\` to ${error._tag === "DownloadPaused" ? "continue" : "try again"}.`
-    return yield* new CliExit({ code: 1, message: `${error.message}.${next}` })
+    return yield* new CliExit({ code: exitCodes.incomplete, message: `${error.message}.${next}` })
   })
 
 /** Runs a command's work with the live stack, mapping its failures to exits. */
@@ -69,7 +69,7 @@ const withDownloader = <A>(
       }
     }),
     Effect.provide(Live.layer),
-    Effect.catchTag("ConfigError", invalid(json))
+    Effect.catchTags({ ConfigError: invalid(json), DataDirectoryError: invalid(json) })
   )
 
 /** Runs a recorded download in the foreground, with progress on stderr and the result on stdout. */
@@ -177,16 +177,22 @@ const serve = Command.make("serve", {
   withDownloader(
     false,
     Effect.gen(function*() {
-      const token = yield* Config.option(Config.redacted("IPFS_DL_TOKEN")).pipe(Effect.orDie)
+      // An empty IPFS_DL_TOKEN is no token: it must not let every request through.
+      const token = yield* Config.option(Config.redacted("IPFS_DL_TOKEN")).pipe(
+        Effect.map(Option.filter((secret) => Redacted.value(secret).length > 0)),
+        Effect.orDie
+      )
       // Loaded here, so that the other commands start without the HTTP server's modules.
       const Server = yield* Effect.promise(() => import("../http/Server.js"))
       const context = yield* Layer.build(Server.layer({ host, port, token }).pipe(
         Layer.provide(Layer.succeed(Downloader, yield* Downloader))
       )).pipe(
         Effect.catchTags({
-          TokenRequired: (error) => Effect.fail(new CliExit({ code: 2, message: error.message })),
+          TokenRequired: (error) => Effect.fail(new CliExit({ code: exitCodes.invalid, message: error.message })),
           ServeError: (error) =>
-            Effect.fail(new CliExit({ code: 1, message: `Cannot listen on ${host}:${port}: ${String(error.cause)}` }))
+            Effect.fail(
+              new CliExit({ code: exitCodes.incomplete, message: `Cannot listen on ${host}:${port}: ${String(error.cause)}` })
+            )
         })
       )
       const address = Context.get(context, HttpServer.HttpServer).address

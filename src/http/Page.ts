@@ -108,7 +108,9 @@ function render() {
     row.querySelector(".status").textContent = d.status.replace("_", " ");
     row.querySelector(".why").textContent = d.error || (d.status === "success" ? "sha256 " + d.sha256.slice(0, 16) + "…" : "");
     const actions = row.querySelector(".actions");
-    if (d.status === "paused" || d.status === "failed") actions.append(button("Resume", "secondary", () => act(d.id, "resume")));
+    // A download left running by a process that died shows no progress here: it can be resumed too.
+    const orphan = (d.status === "in_progress" || d.status === "resuming") && !live.has(d.id);
+    if (d.status === "paused" || d.status === "failed" || orphan) actions.append(button("Resume", "secondary", () => act(d.id, "resume")));
     if (d.status !== "success" && d.status !== "failed") actions.append(button("Cancel", "secondary", () => act(d.id, "cancel")));
     return row;
   }));

@@ -181,7 +181,7 @@ const isUnreadableBody = (defect: unknown) =>
 const sameSecret = (given: string, expected: string) => {
   const a = Buffer.from(given)
   const b = Buffer.from(expected)
-  return a.length === b.length && Crypto.timingSafeEqual(a, b)
+  return b.length > 0 && a.length === b.length && Crypto.timingSafeEqual(a, b)
 }
 
 /**
@@ -238,7 +238,7 @@ export const isLoopback = (host: string): boolean =>
 
 /** Fails unless the server stays on this machine or has a token. */
 export const checkExposure = (options: ServeOptions): Effect.Effect<void, TokenRequired> =>
-  !isLoopback(options.host) && Option.isNone(options.token)
+  !isLoopback(options.host) && !Option.exists(options.token, (token) => Redacted.value(token).length > 0)
     ? Effect.fail(new TokenRequired({ host: options.host }))
     : Effect.void
 
