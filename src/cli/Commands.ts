@@ -6,7 +6,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { HttpServer } from "@effect/platform"
 import { Config, Console, Context, Data, Effect, Fiber, Layer, Option, Redacted } from "effect"
 import type { ConfigError } from "effect/ConfigError"
-import { type Download, Status } from "../Download.js"
+import { type Download, Status, toView } from "../Download.js"
 import { Downloader, type DownloadError } from "../Downloader.js"
 import type * as DownloaderModule from "../Downloader.js"
 import * as Live from "../Live.js"
@@ -43,7 +43,7 @@ const invalid = (json: boolean) => (error: Invalid | ConfigError | Live.DataDire
 const incomplete = (json: boolean) => (error: DownloadError) =>
   Effect.gen(function*() {
     const downloader = yield* Downloader
-    if (json) yield* downloader.status(error.downloadId).pipe(Effect.flatMap((d) => printJson(Output.toJson(d))), Effect.ignore)
+    if (json) yield* downloader.status(error.downloadId).pipe(Effect.flatMap((d) => printJson(toView(d))), Effect.ignore)
     const next = error._tag === "DownloadCancelled"
       ? ""
       : ` Run \`ipfs-dl resume ${error.downloadId}\` to ${error._tag === "DownloadPaused" ? "continue" : "try again"}.`
@@ -84,12 +84,12 @@ const runInForeground = (record: Download, json: boolean, gateways: ReadonlyArra
       Effect.onInterrupt(() =>
         Effect.gen(function*() {
           const paused = yield* downloader.status(record.id).pipe(Effect.orDie)
-          if (json) yield* printJson(Output.toJson(paused))
+          if (json) yield* printJson(toView(paused))
           yield* Console.error(`Paused download ${record.id}. Run \`ipfs-dl resume ${record.id}\` to continue.`)
         })
       )
     )
-    yield* json ? printJson(Output.toJson(done)) : Console.log(Output.completed(done))
+    yield* json ? printJson(toView(done)) : Console.log(Output.completed(done))
   }).pipe(Effect.scoped)
 
 const jsonOption = Options.boolean("json").pipe(Options.withDescription("Print one JSON value on stdout and nothing else"))
@@ -121,7 +121,7 @@ const get = Command.make("get", {
         gateways
       })
       if (record.status === "success") {
-        return yield* json ? printJson(Output.toJson(record)) : Console.log(Output.completed(record))
+        return yield* json ? printJson(toView(record)) : Console.log(Output.completed(record))
       }
       yield* Console.error(`Download ${record.id}: ${record.cid} -> ${record.downloadPath}`)
       yield* runInForeground(record, json, gateways)
@@ -142,7 +142,7 @@ const status = Command.make("status", { id: idArg, json: jsonOption }, ({ id, js
     json,
     Effect.gen(function*() {
       const record = yield* (yield* Downloader).status(id)
-      yield* json ? printJson(Output.toJson(record)) : Console.log(Output.details(record))
+      yield* json ? printJson(toView(record)) : Console.log(Output.details(record))
     })
   )).pipe(Command.withDescription("Show one download"))
 
@@ -157,7 +157,7 @@ const list = Command.make("list", {
     json,
     Effect.gen(function*() {
       const records = yield* (yield* Downloader).list(Option.getOrUndefined(status))
-      yield* json ? printJson(records.map(Output.toJson)) : Console.log(Output.table(records))
+      yield* json ? printJson(records.map(toView)) : Console.log(Output.table(records))
     })
   )).pipe(Command.withDescription("List downloads, newest first"))
 

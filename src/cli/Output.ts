@@ -4,10 +4,7 @@
  */
 import { Either, Option } from "effect"
 import * as ContentId from "../ContentId.js"
-import { type Download, toView } from "../Download.js"
-
-/** The JSON view of a download: the contract of `--json`. */
-export const toJson = toView
+import type { Download } from "../Download.js"
 
 const units = ["B", "KiB", "MiB", "GiB", "TiB"]
 

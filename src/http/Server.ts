@@ -31,6 +31,8 @@ const badRequest = (error: DownloaderModule.InvalidRequest) =>
 
 const notFound = (error: DownloaderModule.DownloadNotFound) => new NotFound({ message: error.message })
 
+const conflict = (error: DownloaderModule.InvalidState) => new Conflict({ message: error.message, status: error.status })
+
 /** The handlers of the downloads group. */
 export const DownloadsLive = HttpApiBuilder.group(Api, "downloads", (handlers) =>
   Effect.gen(function*() {
@@ -60,8 +62,7 @@ export const DownloadsLive = HttpApiBuilder.group(Api, "downloads", (handlers) =
           const record = yield* downloader.start(path.id).pipe(
             Effect.catchTags({
               DownloadNotFound: (error) => Effect.fail(notFound(error)),
-              InvalidState: (error) =>
-                Effect.fail(new Conflict({ message: error.message, status: error.status })),
+              InvalidState: (error) => Effect.fail(conflict(error)),
               InvalidGateway: Effect.die
             })
           )
@@ -72,8 +73,7 @@ export const DownloadsLive = HttpApiBuilder.group(Api, "downloads", (handlers) =
           Effect.map(toView),
           Effect.catchTags({
             DownloadNotFound: (error) => Effect.fail(notFound(error)),
-            InvalidState: (error) =>
-              Effect.fail(new Conflict({ message: error.message, status: error.status }))
+            InvalidState: (error) => Effect.fail(conflict(error))
           })
         ))
   }))
